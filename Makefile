@@ -1,0 +1,58 @@
+# Two commands do everything on a fresh machine: `make up` (the whole application, seeded demo
+# target) and `make test` (the whole suite). Everything else here is a step they depend on.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+export DEMO_TARGET_DSN ?= postgresql://postgres@127.0.0.1:5432/processaudit_demo
+export CONTROL_DB_NAME ?= controlpanel
+export PYTHONUNBUFFERED := 1
+
+.PHONY: up test install services control-db migrate demo browser lint bench run
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements.lock
+	$(VENV)/bin/pip install -q --no-deps -e .
+	touch $@
+
+install: $(VENV)/.installed
+
+services:
+	@scripts/ensure_services.sh
+
+control-db: services
+	@scripts/ensure_database.sh $(CONTROL_DB_NAME)
+
+migrate: install control-db
+	$(PY) manage.py migrate --noinput -v0
+	$(PY) manage.py collectstatic --noinput -v0
+
+demo: migrate
+	$(PY) manage.py bootstrap_demo
+
+# Debian's chromium for the browser tests (Playwright drives it; no browser download).
+browser:
+	@command -v chromium >/dev/null || { echo "Installing Debian's chromium for browser tests…"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || { echo "Could not install chromium (needs root and Debian's package mirror)."; exit 1; }; }
+
+up: demo
+	@scripts/banner.sh $(PORT)
+	WEB_PORT=$(PORT) exec $(VENV)/bin/honcho start -f Procfile
+
+run:
+	WEB_PORT=$(PORT) exec $(VENV)/bin/honcho start -f Procfile
+
+# Tests use their own control database (pytest-django's test_ prefix) and Redis database 15,
+# so a running `make up` never picks up a test's tasks.
+test: install control-db browser
+	REDIS_URL=redis://127.0.0.1:6379/15 $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+bench: install control-db
+	$(PY) bench/run_all.py

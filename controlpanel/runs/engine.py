@@ -1,0 +1,298 @@
+"""State changes of runs and steps, called by views, the CLI and tasks alike.
+
+The web side only records intent and dispatches; `runner.py` executes in the worker.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from controlpanel.core import audit, roles
+from controlpanel.runbook.definition import RUNBOOK, Kind
+
+from . import bundle, gates
+from .models import Attempt, ChecklistTick, GateOverride, Run, StepEvent, StepRun
+
+log = logging.getLogger(__name__)
+Status = StepRun.Status
+
+
+class StepRefused(Exception):
+    """The action cannot be taken; the message says why, for the person who asked."""
+
+
+class QueueUnavailable(StepRefused):
+    pass
+
+
+# --- runs -----------------------------------------------------------------------------------------
+
+def create_run(target, user, *, window_start=None, window_end=None, bundle_dir=None, request=None) -> Run:
+    if not user.has_perm(roles.perm(roles.OPERATE_RUNS)):
+        raise StepRefused("Your role may not create runs.")
+    directory = bundle.bundle_dir(bundle_dir)
+    try:
+        pinned = bundle.checksums(directory)
+    except FileNotFoundError as exc:
+        raise StepRefused(str(exc)) from None
+    with transaction.atomic():
+        run = Run.objects.create(
+            target=target,
+            created_by=user,
+            window_start=window_start,
+            window_end=window_end,
+            bundle_dir=str(directory),
+            checksums=pinned,
+        )
+        StepRun.objects.bulk_create(StepRun(run=run, key=step.key) for step in RUNBOOK.all_steps())
+        audit.record("run.create", user=user, request=request, obj=run, target=target.name,
+                     checksums=run.checksum_digest)
+    return run
+
+
+def refresh_run_status(run: Run) -> None:
+    """Completed when every forward step succeeded; rolled back after an emergency rollback."""
+    statuses = dict(run.steps.values_list("key", "status"))
+    if statuses.get("rollback.emergency") == Status.SUCCEEDED:
+        new = Run.Status.ROLLED_BACK
+    elif all(statuses.get(step.key) == Status.SUCCEEDED for step in RUNBOOK.main_steps()):
+        new = Run.Status.COMPLETED
+    else:
+        new = Run.Status.OPEN
+    if new != run.status:
+        run.status = new
+        run.finished_at = timezone.now() if new != Run.Status.OPEN else None
+        run.save(update_fields=["status", "finished_at"])
+        if new == Run.Status.COMPLETED:
+            from .signals import run_completed
+
+            run_completed.send(sender=Run, run=run)
+
+
+# --- starting steps -------------------------------------------------------------------------------
+
+def start_step(run: Run, key: str, user, *, params=None, confirm_target: str | None = None, request=None,
+               resume: bool = False) -> Attempt:
+    """Queue one attempt of a step; refuses with the reasons if it may not start now."""
+    step_def = RUNBOOK.step(key)
+    if step_def.changes_target and confirm_target != run.target.name:
+        raise StepRefused(f"Type or confirm the target name “{run.target.name}” to run “{step_def.title}”.")
+    if step_def.kind == Kind.COMMAND and not command_for(run, step_def):
+        raise StepRefused("No command is configured for this step: sign it off manually once done.")
+    with transaction.atomic():
+        step = StepRun.objects.select_for_update().get(run=run, key=key)
+        reasons = gates.blockers(run, key, user)
+        if reasons:
+            raise StepRefused(" ".join(reasons))
+        number = (step.attempts.order_by("-number").values_list("number", flat=True).first() or 0) + 1
+        attempt = Attempt.objects.create(step=step, number=number, requested_by=user, params=params or {},
+                                         status=Status.QUEUED)
+        previous_status = step.status
+        step.status = Status.QUEUED
+        step.finished_at = None
+        step.save(update_fields=["status", "finished_at"])
+        audit.record("step.resume" if resume else "step.start", user=user, request=request, obj=step,
+                     run=run.pk, step=key, attempt=number, params=params or {})
+    dispatch(attempt, previous_status)
+    return attempt
+
+
+def dispatch(attempt: Attempt, previous_status: str) -> None:
+    """Send the attempt to the step queue; if the broker is down, undo the queued state and say so."""
+    from .tasks import execute_step
+
+    try:
+        result = execute_step.apply_async(args=[attempt.pk], retry=False)
+    except Exception as exc:  # kombu raises OperationalError; anything else means "not queued" too
+        log.warning("step queue unavailable: %s", type(exc).__name__)
+        message = "The task queue (Redis) is unavailable: the step was not queued. Try again when it is back."
+        Attempt.objects.filter(pk=attempt.pk).update(status=Status.FAILED, finished_at=timezone.now(),
+                                                     error={"message": message})
+        StepRun.objects.filter(pk=attempt.step_id).update(status=previous_status)
+        raise QueueUnavailable(message) from None
+    Attempt.objects.filter(pk=attempt.pk).update(task_id=result.id)
+
+
+def command_for(run: Run, step_def):
+    from .models import StepCommand
+
+    if not step_def.command_name:
+        return None
+    return (
+        StepCommand.objects.filter(name=step_def.command_name, environment=run.target.environment).first()
+        or StepCommand.objects.filter(name=step_def.command_name, environment="").first()
+    )
+
+
+# --- acting on running or stopped steps ------------------------------------------------------------
+
+def current_attempt(step: StepRun) -> Attempt | None:
+    return step.attempts.order_by("-number").first()
+
+
+def cancel_step(run: Run, key: str, user, request=None) -> None:
+    if not user.has_perm(roles.perm(roles.OPERATE_RUNS)):
+        raise StepRefused("Your role may not cancel steps.")
+    with transaction.atomic():
+        step = StepRun.objects.select_for_update().get(run=run, key=key)
+        attempt = current_attempt(step)
+        if not step.is_active or attempt is None:
+            raise StepRefused("Nothing to cancel: the step is not queued or running.")
+        if step.status == Status.QUEUED and attempt.status == Status.QUEUED:
+            # Not picked up yet: the worker's fencing check will see it cancelled and do nothing.
+            attempt.status = Status.CANCELLED
+            attempt.finished_at = timezone.now()
+            step.status = Status.CANCELLED
+            step.save(update_fields=["status"])
+        attempt.cancel_requested = True
+        attempt.save(update_fields=["cancel_requested", "status", "finished_at"])
+        audit.record("step.cancel", user=user, request=request, obj=step, run=run.pk, attempt=attempt.number)
+
+
+def pause_step(run: Run, key: str, user, request=None) -> None:
+    """Backfill only: stop after the committed batches; resume continues from migration_progress."""
+    if RUNBOOK.step(key).kind != Kind.BACKFILL:
+        raise StepRefused("Only the data migration step can be paused.")
+    if not user.has_perm(roles.perm(roles.OPERATE_RUNS)):
+        raise StepRefused("Your role may not pause steps.")
+    step = run.steps.get(key=key)
+    attempt = current_attempt(step)
+    if not step.is_active or attempt is None:
+        raise StepRefused("Nothing to pause: the step is not running.")
+    Attempt.objects.filter(pk=attempt.pk).update(pause_requested=True, cancel_requested=True)
+    audit.record("step.pause", user=user, request=request, obj=step, run=run.pk, attempt=attempt.number)
+
+
+def mark_done(run: Run, key: str, user, reason: str, request=None) -> None:
+    """A person declares a stopped step done (e.g. verified by hand after an interruption)."""
+    if not reason.strip():
+        raise StepRefused("Give a reason for marking the step done.")
+    if not user.has_perm(roles.perm(RUNBOOK.step(key).acts)):
+        raise StepRefused("Your role may not act on this step.")
+    with transaction.atomic():
+        step = StepRun.objects.select_for_update().get(run=run, key=key)
+        if step.is_active:
+            raise StepRefused("The step is still active: cancel it first.")
+        step.status = Status.SUCCEEDED
+        step.signed_off_by = user
+        step.sign_off_reason = reason
+        step.finished_at = timezone.now()
+        step.started_at = step.started_at or step.finished_at
+        step.save()
+        audit.record("step.mark_done", user=user, request=request, obj=step, run=run.pk, reason=reason)
+        refresh_run_status(run)
+
+
+def sign_off(run: Run, key: str, user, note: str = "", request=None) -> None:
+    """Manual sign-off of a command step with no configured command (e.g. a Vercel deploy)."""
+    step_def = RUNBOOK.step(key)
+    if step_def.kind != Kind.COMMAND:
+        raise StepRefused("Only deployment steps are signed off.")
+    with transaction.atomic():
+        step = StepRun.objects.select_for_update().get(run=run, key=key)
+        reasons = gates.blockers(run, key, user)
+        if reasons:
+            raise StepRefused(" ".join(reasons))
+        now = timezone.now()
+        step.status = Status.SUCCEEDED
+        step.signed_off_by = user
+        step.sign_off_reason = note or "signed off"
+        step.started_at = step.started_at or now
+        step.finished_at = now
+        step.save()
+        audit.record("step.sign_off", user=user, request=request, obj=step, run=run.pk, note=note)
+        refresh_run_status(run)
+
+
+def flag_for_investigation(run: Run, key: str, user, note: str, request=None) -> None:
+    step = run.steps.get(key=key)
+    step.flagged_for_investigation = True
+    step.save(update_fields=["flagged_for_investigation"])
+    audit.record("step.investigate", user=user, request=request, obj=step, run=run.pk, note=note)
+
+
+# --- checklists -------------------------------------------------------------------------------------
+
+def tick(run: Run, key: str, item_key: str, user, note: str = "", request=None) -> ChecklistTick:
+    step_def = RUNBOOK.step(key)
+    item = next((i for i in step_def.items if i.key == item_key), None)
+    if item is None:
+        raise StepRefused("Unknown checklist item.")
+    if item.verifier:
+        raise StepRefused("The panel verifies this item itself: use “Verify”.")
+    if not user.has_perm(roles.perm(step_def.acts)):
+        raise StepRefused("Your role may not tick this checklist.")
+    if run.status != Run.Status.OPEN:
+        raise StepRefused("The run is closed.")
+    with transaction.atomic():
+        tick_row, _ = ChecklistTick.objects.update_or_create(
+            run=run, step_key=key, item_key=item_key,
+            defaults={"ticked_by": user, "ticked_at": timezone.now(), "note": note, "verified": False},
+        )
+        audit.record("checklist.tick", user=user, request=request, obj=run.steps.get(key=key),
+                     item=item_key, note=note)
+        complete_checklist_if_done(run, key)
+    return tick_row
+
+
+def checklist_state(run: Run, key: str) -> list[dict]:
+    ticks = {t.item_key: t for t in run.ticks.filter(step_key=key).select_related("ticked_by")}
+    return [{"item": item, "tick": ticks.get(item.key)} for item in RUNBOOK.step(key).items]
+
+
+def complete_checklist_if_done(run: Run, key: str) -> bool:
+    items = {i.key for i in RUNBOOK.step(key).items}
+    ticked = set(run.ticks.filter(step_key=key).values_list("item_key", flat=True))
+    if not items <= ticked:
+        return False
+    step = StepRun.objects.select_for_update().get(run=run, key=key)
+    if step.status != Status.SUCCEEDED:
+        now = timezone.now()
+        step.status = Status.SUCCEEDED
+        step.started_at = step.started_at or now
+        step.finished_at = now
+        step.save(update_fields=["status", "started_at", "finished_at"])
+        refresh_run_status(run)
+    return True
+
+
+# --- gates ------------------------------------------------------------------------------------------
+
+def record_override(run: Run, gate: str, user, reason: str, request=None) -> GateOverride:
+    if not user.has_perm(roles.perm(roles.LEAD_ACTIONS)):
+        raise StepRefused("Only a lead can override a gate.")
+    if not reason.strip():
+        raise StepRefused("An override needs a reason.")
+    override, _ = GateOverride.objects.update_or_create(
+        run=run, gate=gate, defaults={"lead": user, "reason": reason, "checksums": run.checksums}
+    )
+    audit.record("gate.override", user=user, request=request, obj=run, gate=gate, reason=reason)
+    return override
+
+
+# --- the worker's side of the state machine ----------------------------------------------------------
+
+def reap_stale_steps(now=None) -> list[int]:
+    """Running attempts whose heartbeat stopped (worker died) become interrupted and wait for a person."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.STEP_STALE_AFTER_SECONDS)
+    reaped = []
+    with transaction.atomic():
+        stale = Attempt.objects.select_for_update(skip_locked=True).filter(
+            status=Status.RUNNING, heartbeat_at__lt=cutoff
+        )
+        for attempt in stale:
+            attempt.status = Status.INTERRUPTED
+            attempt.finished_at = now
+            attempt.error = {"message": f"Worker {attempt.worker or '?'} stopped sending heartbeats "
+                                        f"(last at {attempt.heartbeat_at:%H:%M:%S}). Decide: resume, retry, "
+                                        "mark done or roll back."}
+            attempt.save(update_fields=["status", "finished_at", "error"])
+            StepRun.objects.filter(pk=attempt.step_id).update(status=Status.INTERRUPTED, finished_at=now)
+            StepEvent.objects.create(attempt=attempt, kind=StepEvent.Kind.ERROR, message=attempt.error["message"])
+            audit.record("step.interrupted", obj=attempt.step, run=attempt.step.run_id, attempt=attempt.number)
+            reaped.append(attempt.pk)
+    return reaped

@@ -1,0 +1,82 @@
+"""Partial rollback actions from the runbook: RLS off/on for one table, organization indexes off/on."""
+
+from django.conf import settings
+from psycopg import sql
+
+from controlpanel.targets.tenancy import (
+    ORGANIZATION_TABLES,
+    existing_tables,
+    organization_indexes,
+    tenant_tables,
+)
+
+from ..models import Attempt, StepRun
+from ..runner import StepFailed
+
+
+def _set_lock_timeout(ctx):
+    ctx.conn.execute(f"SET lock_timeout = {int(settings.STEP_LOCK_TIMEOUT_MS)}")
+
+
+def _table(ctx) -> str:
+    table = ctx.params.get("table", "")
+    allowed = tenant_tables(ctx.conn) + existing_tables(ctx.conn, ORGANIZATION_TABLES)
+    if table not in allowed:
+        raise StepFailed(f"“{table}” is not a tenant table of this target (choose one of {', '.join(allowed)}).")
+    return table
+
+
+def _rls(ctx, enable: bool) -> dict:
+    table = _table(ctx)
+    _set_lock_timeout(ctx)
+    verb = "ENABLE" if enable else "DISABLE"
+    statement = sql.SQL("ALTER TABLE public.{} " + verb + " ROW LEVEL SECURITY").format(sql.Identifier(table))
+    ctx.sink.emit("statement", statement.as_string(ctx.conn))
+    ctx.conn.execute(statement)
+    enabled = ctx.conn.execute("SELECT relrowsecurity FROM pg_class WHERE oid = %s::regclass",
+                               (f"public.{table}",)).fetchone()[0]
+    if enabled != enable:
+        raise StepFailed(f"RLS on {table} is still {'off' if not enabled else 'on'}.")
+    if not enable:
+        ctx.sink.emit("error", f"SECURITY EXPOSURE: RLS is OFF on public.{table}; every API role sees every row.")
+    return {"table": table, "rls_enabled": enabled}
+
+
+def _drop_indexes(ctx) -> dict:
+    _set_lock_timeout(ctx)
+    indexes = organization_indexes(ctx.conn)
+    for index in indexes:
+        statement = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS public.{}").format(sql.Identifier(index["index"]))
+        ctx.sink.emit("statement", statement.as_string(ctx.conn))
+        ctx.conn.execute(statement)
+    return {"dropped": indexes}
+
+
+def _create_indexes(ctx) -> dict:
+    """Re-create what the latest successful drop in this run removed, concurrently (no writer blocked)."""
+    last_drop = (
+        Attempt.objects.filter(step__run=ctx.run, step__key="rollback.drop_indexes", status=StepRun.Status.SUCCEEDED)
+        .order_by("-finished_at").first()
+    )
+    if last_drop is None or not last_drop.result.get("dropped"):
+        raise StepFailed("No dropped organization indexes recorded in this run.")
+    _set_lock_timeout(ctx)
+    created = []
+    for index in last_drop.result["dropped"]:
+        definition = index["definition"].replace("CREATE INDEX ", "CREATE INDEX CONCURRENTLY IF NOT EXISTS ", 1)
+        ctx.sink.emit("statement", definition)
+        ctx.conn.execute(definition)
+        created.append(index["index"])
+    return {"created": created}
+
+
+ACTIONS = {
+    "rollback.rls_disable": lambda ctx: _rls(ctx, enable=False),
+    "rollback.rls_enable": lambda ctx: _rls(ctx, enable=True),
+    "rollback.drop_indexes": _drop_indexes,
+    "rollback.create_indexes": _create_indexes,
+}
+
+
+def run_table_action(ctx) -> dict:
+    return ACTIONS[ctx.step.key](ctx)

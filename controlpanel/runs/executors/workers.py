@@ -1,0 +1,62 @@
+"""The Workers database check (the runbook's test-organization-database.js), done in Python.
+
+Connects to the target, becomes service_role (what the Workers' service key maps to) and exercises the
+organization-aware functions inside a transaction that is rolled back, so nothing is left behind.
+"""
+
+import uuid
+
+import psycopg
+
+from ..runner import StepFailed
+
+
+def _checks(conn):
+    """Yields (name, ok, detail) for each check; runs as service_role inside the caller's transaction."""
+    member = conn.execute(
+        "SELECT m.user_id, m.organization_id FROM public.organization_memberships m "
+        "WHERE m.status = 'active' AND m.role IN ('admin', 'member') ORDER BY m.created_at LIMIT 1"
+    ).fetchone()
+    if member is None:
+        yield "an active member exists", False, "no active admin/member in organization_memberships"
+        return
+    user_id, org_id = member
+    yield "an active member exists", True, f"user {user_id}"
+    orgs = conn.execute("SELECT organization_id, role FROM public.get_user_organizations(%s)", (user_id,)).fetchall()
+    yield "get_user_organizations", any(o[0] == org_id for o in orgs), f"{len(orgs)} organization(s)"
+    allowed = conn.execute("SELECT public.validate_organization_access(%s, %s)", (user_id, org_id)).fetchone()[0]
+    yield "validate_organization_access (own organization)", allowed is True, str(allowed)
+    denied = conn.execute("SELECT public.validate_organization_access(%s, %s)", (user_id, uuid.uuid4())).fetchone()[0]
+    yield "validate_organization_access (other organization)", denied is False, str(denied)
+    job_id = conn.execute("SELECT public.create_organization_automation_job(%s, %s, 'n8n')",
+                          (user_id, org_id)).fetchone()[0]
+    yield "create_organization_automation_job", job_id is not None, f"job {job_id}"
+    jobs = conn.execute("SELECT id FROM public.get_organization_automation_jobs(%s, NULL, 50, 0)", (org_id,)).fetchall()
+    yield "get_organization_automation_jobs lists the new job", any(j[0] == job_id for j in jobs), f"{len(jobs)} jobs"
+    stats = conn.execute("SELECT total_jobs FROM public.get_organization_usage_stats(%s)", (org_id,)).fetchone()
+    yield "get_organization_usage_stats", bool(stats and stats[0] >= 1), f"total_jobs={stats[0] if stats else None}"
+    rows = conn.execute("SELECT count(*) FROM public.organization_stats").fetchone()[0]
+    yield "organization_stats readable", rows >= 1, f"{rows} organization(s)"
+    bypass = conn.execute("SELECT rolbypassrls FROM pg_roles WHERE rolname = current_user").fetchone()[0]
+    yield "service_role bypasses RLS", bypass is True, f"current_user BYPASSRLS={bypass}"
+
+
+def run_workers_check(ctx) -> dict:
+    results, passed = [], True
+    try:
+        with ctx.conn.transaction(force_rollback=True):
+            ctx.conn.execute("SET LOCAL ROLE service_role")
+            ctx.conn.execute("SELECT set_config('request.jwt.claims', '{\"role\": \"service_role\"}', true)")
+            for name, ok, detail in _checks(ctx.conn):
+                results.append({"check": name, "ok": ok, "detail": detail})
+                passed &= ok
+                ctx.sink.emit("output", f"{'✅' if ok else '❌'} {name}: {detail}")
+    except psycopg.Error as exc:
+        message = (exc.diag.message_primary or str(exc)).strip()
+        results.append({"check": "database call", "ok": False, "detail": message})
+        ctx.sink.emit("output", f"❌ {message}")
+        passed = False
+    if not passed:
+        raise StepFailed("Workers database check failed.", checks=results)
+    ctx.sink.emit("output", "✅ All tests passed!")
+    return {"checks": results, "all_passed": True}

@@ -1,0 +1,254 @@
+"""Executes one step attempt in a Celery worker: fencing, the target lock, heartbeat, live progress.
+
+Exclusion is a session-level advisory lock on the target, held on a dedicated connection for the whole
+step: a duplicate delivery, a second worker or a second run finds it taken and changes nothing. If the
+worker dies, PostgreSQL drops the lock with the connection; the heartbeat stops and the reaper marks the
+attempt interrupted for a person to decide.
+"""
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import psycopg
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+from controlpanel.evidence.lockwatch import LockSummary, sample_locks
+from controlpanel.runbook.definition import RUNBOOK, Kind
+from controlpanel.targets.connection import TargetUnavailable, connect
+from controlpanel.targets.sqlrun import ScriptCancelled, StatementFailed
+
+from . import engine
+from .bundle import BundleChanged
+from .models import Attempt, StepEvent, StepRun
+from .signals import attempt_finished
+
+log = logging.getLogger(__name__)
+Status = StepRun.Status
+
+# One advisory lock key for "a migration step is running on this database" (any run, any worker).
+TARGET_LOCK_KEY = 0x4D435031  # "MCP1"
+
+
+class StepFailed(Exception):
+    """An executor's verdict that the step failed; detail is shown on the step."""
+
+    def __init__(self, message: str, **detail):
+        super().__init__(message)
+        self.detail = {"message": message, **detail}
+
+
+class DbSink:
+    """Writes events as StepEvent rows (the live log) and remembers the current statement."""
+
+    def __init__(self, attempt: Attempt):
+        self.attempt = attempt
+        self.current = ""
+
+    def emit(self, kind: str, message: str, **data) -> None:
+        if kind == "statement":
+            self.current = message
+        StepEvent.objects.create(attempt=self.attempt, kind=kind if kind in StepEvent.Kind.values else "info",
+                                 message=message[:20000], data=data)
+
+
+@dataclass
+class StepContext:
+    attempt: Attempt
+    step: object  # runbook Step
+    run: object
+    target: object
+    conn: psycopg.Connection  # the work connection
+    sink: DbSink
+    cancel_event: threading.Event
+    params: dict = field(default_factory=dict)
+
+    def is_cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+
+class Heartbeat(threading.Thread):
+    """Every second: heartbeat, cancel/pause requests, lock sample, backfill progress."""
+
+    def __init__(self, ctx: StepContext, lock_conn: psycopg.Connection, work_pid: int):
+        super().__init__(daemon=True, name=f"heartbeat-{ctx.attempt.pk}")
+        self.ctx, self.lock_conn, self.work_pid = ctx, lock_conn, work_pid
+        self.stopping = threading.Event()
+        self.locks = LockSummary()
+        self.rate_window: list[tuple[float, int]] = []
+
+    def run(self):
+        try:
+            while not self.stopping.wait(settings.STEP_HEARTBEAT_SECONDS if self.locks.samples else 0.2):
+                self.beat()
+        except Exception:  # the heartbeat must never take the step down; a missing beat is visible
+            log.exception("heartbeat failed")
+        finally:
+            connection.close()
+
+    def beat(self):
+        attempt = self.ctx.attempt
+        progress = {"statement": self.ctx.sink.current}
+        try:
+            sample = sample_locks(self.lock_conn, self.work_pid)
+            self.locks.add(sample)
+            progress["locks"] = sample
+            if sample["blocked_by_migration"]:
+                StepEvent.objects.create(
+                    attempt=attempt, kind=StepEvent.Kind.LOCKS,
+                    message=f"{len(sample['blocked_by_migration'])} session(s) waiting on the migration's locks, "
+                            f"longest {sample['longest_wait_seconds']:.1f}s",
+                    data=sample,
+                )
+            if self.ctx.step.kind == Kind.BACKFILL:
+                progress["backfill"] = self.backfill_progress()
+        except psycopg.Error as exc:
+            progress["monitor_error"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        row = Attempt.objects.filter(pk=attempt.pk).values("cancel_requested").first()
+        Attempt.objects.filter(pk=attempt.pk).update(heartbeat_at=timezone.now(), progress=progress)
+        if row and row["cancel_requested"] and not self.ctx.cancel_event.is_set():
+            self.ctx.cancel_event.set()
+            self.lock_conn.execute("SELECT pg_cancel_backend(%s)", (self.work_pid,))
+
+    def backfill_progress(self) -> dict:
+        exists = self.lock_conn.execute("SELECT to_regclass('public.migration_progress') IS NOT NULL").fetchone()[0]
+        if not exists:
+            return {"tables": []}
+        rows = self.lock_conn.execute(
+            "SELECT table_name, rows_total, rows_done, status FROM public.migration_progress ORDER BY table_name"
+        ).fetchall()
+        tables = [{"table": t, "rows_total": total or 0, "rows_done": done or 0, "status": st}
+                  for t, total, done, st in rows]
+        done = sum(t["rows_done"] for t in tables)
+        total = sum(t["rows_total"] for t in tables)
+        now = time.monotonic()
+        self.rate_window = [(t, d) for t, d in self.rate_window if now - t < 15] + [(now, done)]
+        first_t, first_done = self.rate_window[0]
+        rate = (done - first_done) / (now - first_t) if now > first_t else 0.0
+        eta = (total - done) / rate if rate > 0 else None
+        return {"tables": tables, "rows_done": done, "rows_total": total, "rate": round(rate, 1),
+                "eta_seconds": round(eta) if eta is not None else None}
+
+
+def _claim(attempt_id: int, worker: str) -> Attempt | None:
+    """Fencing: only a queued attempt may start; anything else is a duplicate delivery."""
+    with transaction.atomic():
+        attempt = Attempt.objects.select_for_update().select_related("step__run__target").get(pk=attempt_id)
+        if attempt.status != Status.QUEUED:
+            log.info("attempt %s is %s: duplicate delivery ignored", attempt_id, attempt.status)
+            return None
+        if attempt.cancel_requested:
+            _finish(attempt, Status.CANCELLED, error={"message": "cancelled before it started"})
+            return None
+        attempt.worker = worker
+        attempt.save(update_fields=["worker"])
+        return attempt
+
+
+def execute(attempt_id: int, worker: str = "") -> str | None:
+    close_old_connections()
+    attempt = _claim(attempt_id, worker)
+    if attempt is None:
+        return None
+    run = attempt.step.run
+    step_def = RUNBOOK.step(attempt.step.key)
+    try:
+        lock_conn = connect(run.target, application_name=f"controlpanel-lock-run{run.pk}")
+    except TargetUnavailable as exc:
+        return _finish(attempt, Status.FAILED, error={"message": str(exc)})
+    try:
+        if not lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (TARGET_LOCK_KEY,)).fetchone()[0]:
+            holder = lock_conn.execute(
+                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                "WHERE l.locktype = 'advisory' AND l.objid = %s AND l.granted LIMIT 1",
+                (TARGET_LOCK_KEY & 0xFFFFFFFF,),
+            ).fetchone()
+            return _finish(attempt, Status.FAILED, error={
+                "message": f"Another step holds the migration lock on {run.target.name}"
+                           f" ({holder[0] if holder else 'unknown session'}); nothing was changed."})
+        try:
+            work_conn = connect(run.target, application_name=f"controlpanel-{attempt.step.key}-run{run.pk}")
+        except TargetUnavailable as exc:
+            return _finish(attempt, Status.FAILED, error={"message": str(exc)})
+        try:
+            return _execute_locked(attempt, run, step_def, lock_conn, work_conn)
+        finally:
+            work_conn.close()
+    finally:
+        lock_conn.close()  # releases the advisory lock
+
+
+def _execute_locked(attempt, run, step_def, lock_conn, work_conn) -> str:
+    from .executors import EXECUTORS
+
+    pid = work_conn.info.backend_pid
+    now = timezone.now()
+    with transaction.atomic():
+        Attempt.objects.filter(pk=attempt.pk).update(status=Status.RUNNING, started_at=now, heartbeat_at=now,
+                                                     backend_pid=pid)
+        step = StepRun.objects.select_for_update().get(pk=attempt.step_id)
+        step.status = Status.RUNNING
+        step.started_at = step.started_at or now
+        step.save(update_fields=["status", "started_at"])
+    attempt.refresh_from_db()
+    sink = DbSink(attempt)
+    sink.emit("info", f"Attempt {attempt.number} started on {attempt.worker or 'worker'}; "
+                      f"target backend pid {pid}; migration lock held.")
+    ctx = StepContext(attempt, step_def, run, run.target, work_conn, sink, threading.Event(), attempt.params)
+    heartbeat = Heartbeat(ctx, lock_conn, pid)
+    heartbeat.start()
+    status, result, error = Status.FAILED, {}, None
+    try:
+        result = EXECUTORS[step_def.kind](ctx) or {}
+        status = Status.SUCCEEDED
+    except ScriptCancelled as exc:
+        status = Status.CANCELLED
+        paused = Attempt.objects.filter(pk=attempt.pk, pause_requested=True).exists()
+        error = {"message": "Paused: committed batches are kept; resume continues from migration_progress."
+                 if paused else f"Cancelled: {exc}; the open transaction was rolled back.", "paused": paused}
+    except (StatementFailed, StepFailed) as exc:
+        error = exc.detail
+    except BundleChanged as exc:
+        error = {"message": str(exc)}
+    except TargetUnavailable as exc:
+        error = {"message": str(exc)}
+    except psycopg.OperationalError as exc:
+        error = {"message": f"Connection to the target was lost: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+                 " — the open transaction was rolled back by the server."}
+    except Exception as exc:
+        log.exception("step executor crashed")
+        error = {"message": f"{type(exc).__name__}: {exc}"}
+    finally:
+        heartbeat.stopping.set()
+        heartbeat.join(timeout=10)
+    result["locks"] = heartbeat.locks.as_dict()
+    if error:
+        sink.emit("error", error["message"], **{k: v for k, v in error.items() if k != "message"})
+    sink.emit("info", f"Attempt {attempt.number} {status}.")
+    return _finish(attempt, status, result=result, error=error)
+
+
+def _finish(attempt: Attempt, status: str, *, result=None, error=None) -> str:
+    now = timezone.now()
+    with transaction.atomic():
+        Attempt.objects.filter(pk=attempt.pk).update(status=status, finished_at=now, result=result or {},
+                                                     error=error)
+        step = StepRun.objects.select_for_update().get(pk=attempt.step_id)
+        step.status = status
+        if RUNBOOK.step(step.key).kind == Kind.CHECKLIST and status == Status.SUCCEEDED:
+            step.status = Status.PENDING  # a verification pass; the checklist completes when all are ticked
+        step.finished_at = now
+        step.save(update_fields=["status", "finished_at"])
+        run = step.run
+        if RUNBOOK.step(step.key).kind == Kind.CHECKLIST:
+            engine.complete_checklist_if_done(run, step.key)
+        engine.refresh_run_status(run)
+    attempt.refresh_from_db()
+    try:
+        attempt_finished.send(sender=Attempt, attempt=attempt)
+    except Exception:
+        log.exception("an attempt_finished receiver failed")
+    return status

@@ -1,0 +1,165 @@
+"""Settings for the Migration Control Panel, read from the environment with local defaults."""
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+DEBUG = env_bool("DEBUG", False)
+# A fixed development key is only acceptable when debugging locally; production sets SECRET_KEY.
+SECRET_KEY = env_str("SECRET_KEY", "insecure-local-only-key-change-me-in-production-0123456789")
+ALLOWED_HOSTS = env_str("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+CSRF_TRUSTED_ORIGINS = [o for o in env_str("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "django_celery_beat",
+    "controlpanel.core",
+    "controlpanel.targets",
+    "controlpanel.runs",
+    "controlpanel.evidence",
+    "controlpanel.support",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+]
+
+ROOT_URLCONF = "controlpanel.urls"
+WSGI_APPLICATION = "controlpanel.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "controlpanel.core.context_processors.roles_context",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": env_str("CONTROL_DB_NAME", "controlpanel"),
+        "USER": env_str("CONTROL_DB_USER", "postgres"),
+        "PASSWORD": env_str("CONTROL_DB_PASSWORD", ""),
+        "HOST": env_str("CONTROL_DB_HOST", "127.0.0.1"),
+        "PORT": env_str("CONTROL_DB_PORT", "5432"),
+        "CONN_MAX_AGE": env_int("CONTROL_DB_CONN_MAX_AGE", 60),
+        "CONN_HEALTH_CHECKS": True,
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "var" / "static"
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# --- the panel's own settings -------------------------------------------------------------------
+# Where the SQL bundle lives; point it at another team's files to rehearse them.
+MIGRATION_BUNDLE_DIR = Path(env_str("MIGRATION_BUNDLE_DIR", str(BASE_DIR / "migrations_sql")))
+# Where test and benchmark artefacts (screenshots, reports) go.
+ARTIFACTS_DIR = Path(env_str("ARTIFACTS_DIR", str(BASE_DIR / "artifacts")))
+# The environment variable holding the demo target's DSN, and the DSN `make up` builds it from.
+DEMO_TARGET_DSN_VAR = "DEMO_TARGET_DSN"
+os.environ.setdefault(DEMO_TARGET_DSN_VAR, "postgresql://postgres@127.0.0.1:5432/processaudit_demo")
+
+# --- Celery -------------------------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = None  # step state lives in the control DB, not in Celery results
+CELERY_TASK_IGNORE_RESULT = True
+# Steps are long and must run at most once at a time per target:
+# - acks_late + reject_on_worker_lost: a message is acknowledged only after the step finished, so a
+#   worker killed mid-step leaves the message to be redelivered; the redelivered task then finds the
+#   attempt already started (fencing + advisory lock) and marks it for a person instead of re-running.
+# - prefetch 1: a worker never reserves a second step it cannot start while busy with a long one.
+# - visibility_timeout above the longest step: Redis must not redeliver a step that is still running.
+# - a dedicated queue: step execution is never stuck behind health checks or notifications.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+STEP_MAX_SECONDS = env_int("STEP_MAX_SECONDS", 4 * 3600)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": STEP_MAX_SECONDS + 3600}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = "default"
+STEP_QUEUE = "steps"
+CELERY_TASK_ROUTES = {"controlpanel.runs.tasks.execute_step": {"queue": STEP_QUEUE}}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = TIME_ZONE
+# A step whose heartbeat is older than this is considered orphaned (its worker died).
+STEP_HEARTBEAT_SECONDS = env_int("STEP_HEARTBEAT_SECONDS", 1)
+STEP_STALE_AFTER_SECONDS = env_int("STEP_STALE_AFTER_SECONDS", 15)
+
+# --- notifications ------------------------------------------------------------------------------
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "controlpanel@localhost")
+NOTIFY_EMAILS = [e for e in env_str("NOTIFY_EMAILS", "").split(",") if e]
+NOTIFY_WEBHOOK_URL = env_str("NOTIFY_WEBHOOK_URL", "")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
+WHITENOISE_USE_FINDERS = True  # serve static files in tests and `make up` without a separate server
+
+# How SQL steps treat locks: give up waiting after STEP_LOCK_TIMEOUT_MS, retry with back-off.
+STEP_LOCK_TIMEOUT_MS = env_int("STEP_LOCK_TIMEOUT_MS", 3000)
+STEP_LOCK_RETRIES = env_int("STEP_LOCK_RETRIES", 5)
+STEP_STATEMENT_TIMEOUT_MS = env_int("STEP_STATEMENT_TIMEOUT_MS", 0)
+BACKUP_DIR = Path(env_str("BACKUP_DIR", str(BASE_DIR / "var" / "backups")))

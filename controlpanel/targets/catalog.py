@@ -1,0 +1,137 @@
+"""Schema fingerprints of a target database, read from the PostgreSQL catalog (no Django models).
+
+``schema_fingerprint`` returns a plain, deterministic dict (sorted lists of tuples) describing tables,
+columns (name, type, default, nullability; attnum is ignored so dropped columns leave no trace),
+constraints, indexes, policies, RLS flags, views (definition and options), functions, triggers and
+grants. Two fingerprints compare with ``==``; ``diff_fingerprints`` names what differs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import sql
+
+_QUERIES: dict[str, str] = {
+    "schemas": """
+        SELECT n.nspname, coalesce(n.nspacl::text[], '{}')::text
+        FROM pg_namespace n WHERE n.nspname = ANY(%(schemas)s)
+    """,
+    "tables": """
+        SELECT n.nspname || '.' || c.relname, c.relkind::text, c.relrowsecurity, c.relforcerowsecurity,
+               coalesce(c.reloptions, '{}')::text, coalesce(c.relacl::text[], '{}')::text
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = ANY(%(schemas)s) AND c.relkind IN ('r', 'p', 'f', 'm', 'S')
+          AND NOT c.relname = ANY(%(exclude)s)
+    """,
+    "columns": """
+        SELECT n.nspname || '.' || c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+               coalesce(pg_get_expr(d.adbin, d.adrelid), ''), a.attidentity::text, a.attgenerated::text,
+               coalesce(a.attacl::text[], '{}')::text
+        FROM pg_attribute a
+        JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        WHERE n.nspname = ANY(%(schemas)s) AND c.relkind IN ('r', 'p', 'f', 'm', 'v')
+          AND a.attnum > 0 AND NOT a.attisdropped AND NOT c.relname = ANY(%(exclude)s)
+    """,
+    "constraints": """
+        SELECT n.nspname || '.' || c.relname, co.conname, co.contype::text, pg_get_constraintdef(co.oid),
+               co.convalidated, co.condeferrable, co.condeferred
+        FROM pg_constraint co
+        JOIN pg_class c ON c.oid = co.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = ANY(%(schemas)s) AND NOT c.relname = ANY(%(exclude)s)
+    """,
+    "indexes": """
+        SELECT n.nspname || '.' || t.relname, i.relname, pg_get_indexdef(x.indexrelid), x.indisvalid,
+               x.indisprimary, x.indisunique
+        FROM pg_index x
+        JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+        JOIN pg_namespace n ON n.oid = t.relnamespace
+        WHERE n.nspname = ANY(%(schemas)s) AND NOT t.relname = ANY(%(exclude)s)
+    """,
+    "policies": """
+        SELECT p.schemaname || '.' || p.tablename, p.policyname, p.permissive, p.cmd,
+               array_to_string(ARRAY(SELECT r FROM unnest(p.roles) r ORDER BY r), ','),
+               coalesce(p.qual, ''), coalesce(p.with_check, '')
+        FROM pg_policies p
+        WHERE p.schemaname = ANY(%(schemas)s) AND NOT p.tablename = ANY(%(exclude)s)
+    """,
+    "views": """
+        SELECT n.nspname || '.' || c.relname, c.relkind::text, pg_get_viewdef(c.oid, true),
+               coalesce(c.reloptions, '{}')::text, coalesce(c.relacl::text[], '{}')::text,
+               pg_get_userbyid(c.relowner)
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = ANY(%(schemas)s) AND c.relkind IN ('v', 'm')
+    """,
+    "functions": """
+        SELECT n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+               p.prokind::text, pg_get_function_result(p.oid), l.lanname, p.prosecdef, p.provolatile::text,
+               coalesce(p.proconfig, '{}')::text, md5(p.prosrc), coalesce(p.proacl::text[], '{}')::text
+        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang
+        WHERE n.nspname = ANY(%(schemas)s)
+          AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+                          AND d.deptype = 'e')
+    """,
+    "triggers": """
+        SELECT n.nspname || '.' || c.relname, t.tgname, pg_get_triggerdef(t.oid), t.tgenabled::text
+        FROM pg_trigger t
+        JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = ANY(%(schemas)s) AND NOT t.tgisinternal AND NOT c.relname = ANY(%(exclude)s)
+    """,
+}
+
+
+def _normalise(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_normalise(v) for v in value)
+    return value
+
+
+def schema_fingerprint(conn, schemas=("public", "auth"), exclude_tables=("migration_progress",)) -> dict:
+    """A deterministic description of the schema objects in ``schemas`` (see module docstring)."""
+    params = {"schemas": list(schemas), "exclude": list(exclude_tables)}
+    result: dict[str, list[tuple]] = {}
+    with conn.cursor() as cur:
+        for key, query in _QUERIES.items():
+            cur.execute(query, params)
+            result[key] = sorted(tuple(_normalise(v) for v in row) for row in cur.fetchall())
+    if not conn.autocommit:
+        conn.rollback()
+    return result
+
+
+def diff_fingerprints(a: dict, b: dict) -> list[str]:
+    """Human-readable differences between two fingerprints (empty when equal)."""
+    out: list[str] = []
+    for key in sorted(set(a) | set(b)):
+        rows_a, rows_b = a.get(key, []), b.get(key, [])
+        if rows_a == rows_b:
+            continue
+        # Compare by identity (first two fields for nested objects, first for top-level objects).
+        width = 1 if key in ("schemas", "tables", "views", "functions") else 2
+        ident_a = {tuple(r[:width]): r for r in rows_a}
+        ident_b = {tuple(r[:width]): r for r in rows_b}
+        for ident in sorted(set(ident_a) - set(ident_b)):
+            out.append(f"{key}: only in first: {' '.join(map(str, ident))}")
+        for ident in sorted(set(ident_b) - set(ident_a)):
+            out.append(f"{key}: only in second: {' '.join(map(str, ident))}")
+        for ident in sorted(set(ident_a) & set(ident_b)):
+            if ident_a[ident] != ident_b[ident]:
+                out.append(f"{key}: differs: {' '.join(map(str, ident))}: {ident_a[ident]!r} != {ident_b[ident]!r}")
+        if not out or not out[-1].startswith(key):
+            if len(rows_a) != len(rows_b) or rows_a != rows_b:
+                out.append(f"{key}: differs (duplicate identities)")
+    return out
+
+
+def table_counts(conn, tables) -> dict[str, int]:
+    """Exact row counts, keyed as given (``schema.table``, or ``table`` for public)."""
+    counts: dict[str, int] = {}
+    with conn.cursor() as cur:
+        for table in tables:
+            schema, _, name = table.rpartition(".")
+            cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema or "public", name)))
+            counts[table] = cur.fetchone()[0]
+    if not conn.autocommit:
+        conn.rollback()
+    return counts

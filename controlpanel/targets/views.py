@@ -1,0 +1,30 @@
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from controlpanel.core import audit, roles
+from controlpanel.core.access import requires
+
+from .models import Target
+
+
+@requires(roles.VIEW_RUNS)
+def target_list(request):
+    return render(request, "targets/list.html", {"targets": Target.objects.all()})
+
+
+@require_POST
+@requires(roles.OPERATE_RUNS)
+def check_now(request, name):
+    """Queue a connection check; the page shows the stored result (no target SQL in a request)."""
+    from .tasks import check_target_task
+
+    target = get_object_or_404(Target, name=name)
+    try:
+        check_target_task.delay(target.pk)
+    except Exception:  # broker down: say so instead of pretending the check was queued
+        messages.error(request, "The task queue (Redis) is unavailable: the check was not queued.")
+        return redirect("targets:list")
+    audit.record("target.check", request=request, obj=target)
+    messages.info(request, f"Connection check for {target.name} queued; this page shows the result.")
+    return redirect("targets:list")

@@ -1,0 +1,190 @@
+"""Shared fixtures: a cast of users per role, real target databases, a real Celery worker.
+
+Everything here talks to the real PostgreSQL and Redis on 127.0.0.1 (see `make test`).
+"""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from django.conf import settings
+
+from tests.support import targets as target_support
+
+ROOT = Path(__file__).resolve().parent.parent
+os.environ.setdefault("SUPABASE_SERVICE_KEY", "test-service-key-not-secret")
+
+
+# --- people -----------------------------------------------------------------------------------------
+
+@pytest.fixture
+def cast(db):
+    """alice is on call, lena is a lead, sam is support, nora has no role."""
+    from django.contrib.auth.models import User
+
+    from controlpanel.core import roles
+
+    groups = roles.ensure_roles()
+    people = {}
+    for username, role in (("alice", roles.ONCALL), ("lena", roles.LEAD), ("sam", roles.SUPPORT), ("nora", None)):
+        user = User.objects.create_user(username, password=f"{username}-pass-123", email=f"{username}@example.com")
+        if role:
+            user.groups.add(groups[role])
+        people[username] = User.objects.get(pk=user.pk)  # fresh permission cache
+    return people
+
+
+@pytest.fixture
+def oncall(cast):
+    return cast["alice"]
+
+
+@pytest.fixture
+def lead(cast):
+    return cast["lena"]
+
+
+@pytest.fixture
+def support(cast):
+    return cast["sam"]
+
+
+# --- targets ----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def target_template():
+    """A seeded baseline database used as a template: each test target is a fast copy of it."""
+    return target_support.ensure_template(users=200, reports=2000)
+
+
+@pytest.fixture
+def target_factory(db, target_template):
+    """make(name=None, environment="demo", template=None) -> Target with its own fresh database."""
+    from controlpanel.targets.models import Target
+
+    made = []
+
+    def make(name=None, environment="demo", template=None):
+        name = name or f"t{uuid.uuid4().hex[:10]}"
+        dsn = target_support.clone(template or target_template, f"cp_test_{name}")
+        var = f"TARGET_DSN_{name.upper()}"
+        os.environ[var] = dsn
+        made.append((var, dsn))
+        return Target.objects.create(name=name, environment=environment, dsn_env_var=var)
+
+    yield make
+    for var, dsn in made:
+        target_support.drop(dsn)
+        os.environ.pop(var, None)
+
+
+@pytest.fixture
+def demo_target(target_factory):
+    return target_factory(name="demo")
+
+
+# --- the queue ----------------------------------------------------------------------------------------
+
+def _worker_env(db_name: str) -> dict:
+    env = dict(os.environ)
+    env.update(CONTROL_DB_NAME=db_name, REDIS_URL=settings.REDIS_URL, PYTHONUNBUFFERED="1",
+               STEP_STALE_AFTER_SECONDS=str(settings.STEP_STALE_AFTER_SECONDS))
+    return env
+
+
+class WorkerProcess:
+    """A real `celery worker` subprocess on the test control database and Redis."""
+
+    def __init__(self, db_name: str, name: str | None = None, queues: str = "steps,default", concurrency: int = 2):
+        self.db_name, self.queues, self.concurrency = db_name, queues, concurrency
+        self.name = name or f"test-{uuid.uuid4().hex[:6]}"
+        self.process = None
+        self.log = ROOT / "artifacts" / f"worker-{self.name}.log"
+
+    def start(self):
+        self.log.parent.mkdir(exist_ok=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "controlpanel", "worker", "-Q", self.queues,
+             "-c", str(self.concurrency), "-n", f"{self.name}@%h", "--loglevel", "INFO", "--without-mingle",
+             "--without-gossip"],
+            cwd=ROOT, env=_worker_env(self.db_name), stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=30):
+        from controlpanel.celery import app
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log.read_text()[-2000:]}")
+            replies = app.control.ping(destination=[f"{self.name}@{os.uname().nodename}"], timeout=0.5) or []
+            if replies:
+                return
+        raise RuntimeError(f"worker did not answer: {self.log.read_text()[-2000:]}")
+
+    def child_pids(self) -> list[int]:
+        out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, 15)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, 9)
+                self.process.wait(5)
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker):
+    """A session-wide worker; tests that use it need `transactional_db` so it sees their rows."""
+    from controlpanel.celery import app
+
+    with django_db_blocker.unblock():
+        from django.db import connection
+
+        db_name = connection.settings_dict["NAME"]
+    app.control.purge()
+    worker = WorkerProcess(db_name).start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def worker_factory(django_db_setup, django_db_blocker):
+    """Start extra workers (e.g. to kill one); stopped at the end of the test."""
+    from django.db import connection
+
+    started = []
+
+    def make(**kwargs):
+        with django_db_blocker.unblock():
+            name = connection.settings_dict["NAME"]
+        worker = WorkerProcess(name, **kwargs).start()
+        started.append(worker)
+        return worker
+
+    yield make
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def artifacts_dir():
+    path = ROOT / "artifacts"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def target_psql(dsn: str, sql: str):
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return conn.execute(sql).fetchall()
