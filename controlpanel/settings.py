@@ -37,6 +37,9 @@ INSTALLED_APPS = [
     "controlpanel.targets",
     "controlpanel.runs",
     "controlpanel.evidence",
+    "controlpanel.safety",
+    "controlpanel.monitoring",
+    "controlpanel.leads",
     "controlpanel.support",
 ]
 

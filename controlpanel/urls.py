@@ -13,5 +13,8 @@ urlpatterns = [
     path("targets/", include("controlpanel.targets.urls")),
     path("runs/", include("controlpanel.runs.urls")),
     path("evidence/", include("controlpanel.evidence.urls")),
+    path("safety/", include("controlpanel.safety.urls")),
+    path("monitoring/", include("controlpanel.monitoring.urls")),
+    path("leads/", include("controlpanel.leads.urls")),
     path("support/", include("controlpanel.support.urls")),
 ]

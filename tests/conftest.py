@@ -19,6 +19,14 @@ from tests.support import targets as target_support
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("SUPABASE_SERVICE_KEY", "test-service-key-not-secret")
 
+# Target DSNs live in environment variables, and a worker process only sees the variables it started
+# with: so every test session pre-declares a pool of slots (one database name each) before any worker.
+SESSION = uuid.uuid4().hex[:6]
+SLOTS = 40
+for _slot in range(1, SLOTS + 1):
+    os.environ[f"CP_TEST_TARGET_{_slot}"] = target_support.dsn(f"cp_t_{SESSION}_{_slot}")
+_free_slots = list(range(1, SLOTS + 1))
+
 
 # --- people -----------------------------------------------------------------------------------------
 
@@ -70,17 +78,17 @@ def target_factory(db, target_template):
     made = []
 
     def make(name=None, environment="demo", template=None):
-        name = name or f"t{uuid.uuid4().hex[:10]}"
-        dsn = target_support.clone(template or target_template, f"cp_test_{name}")
-        var = f"TARGET_DSN_{name.upper()}"
-        os.environ[var] = dsn
-        made.append((var, dsn))
-        return Target.objects.create(name=name, environment=environment, dsn_env_var=var)
+        slot = _free_slots.pop(0)
+        var = f"CP_TEST_TARGET_{slot}"
+        dsn = os.environ[var]
+        target_support.clone(template or target_template, dsn.rsplit("/", 1)[1])
+        made.append((slot, dsn))
+        return Target.objects.create(name=name or f"t{slot}", environment=environment, dsn_env_var=var)
 
     yield make
-    for var, dsn in made:
+    for slot, dsn in made:
         target_support.drop(dsn)
-        os.environ.pop(var, None)
+        _free_slots.append(slot)
 
 
 @pytest.fixture

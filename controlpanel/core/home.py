@@ -1,11 +1,12 @@
-"""What the home page shows each role. Other apps add to it through small providers."""
+"""What the home page shows each role; other areas add panels through core.extensions.HOME_PANELS."""
 
 from . import roles
+from .extensions import HOME_PANELS, render_panels
 
 
-def home_context(user) -> dict:
-    context = {"sections": []}
-    if user.has_perm(roles.perm(roles.VIEW_RUNS)):
+def home_context(request) -> dict:
+    context = {"home_panels": render_panels(HOME_PANELS, request)}
+    if request.user.has_perm(roles.perm(roles.VIEW_RUNS)):
         from controlpanel.runs.models import Run
 
         context["recent_runs"] = Run.objects.select_related("target", "created_by").order_by("-created_at")[:10]

@@ -16,4 +16,4 @@ def health(request):
 def home(request):
     from controlpanel.core.home import home_context
 
-    return render(request, "core/home.html", home_context(request.user))
+    return render(request, "core/home.html", home_context(request))

@@ -10,7 +10,12 @@ from .models import Target
 
 @requires(roles.VIEW_RUNS)
 def target_list(request):
-    return render(request, "targets/list.html", {"targets": Target.objects.all()})
+    from controlpanel.core.extensions import TARGET_LINKS
+
+    targets = list(Target.objects.all())
+    for target in targets:
+        target.links = [link for fn in TARGET_LINKS for link in fn(request, target)]
+    return render(request, "targets/list.html", {"targets": targets})
 
 
 @require_POST

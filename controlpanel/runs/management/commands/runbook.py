@@ -6,6 +6,7 @@ import sys
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from controlpanel.core.extensions import RUNBOOK_SUBCOMMANDS
 from controlpanel.runbook.definition import RUNBOOK
 from controlpanel.runs import engine
 from controlpanel.runs.driver import DriveStopped, drive, steps_through
@@ -13,26 +14,13 @@ from controlpanel.runs.models import Run
 from controlpanel.runs.reporting import run_status
 from controlpanel.targets.models import Target
 
-# Extra subcommands registered by other areas: name -> (add_arguments(parser), handle(command, options) -> int)
-SUBCOMMANDS: dict = {}
-
-
-def _register_extensions():
-    import importlib
-
-    for module in ("controlpanel.evidence.cli", "controlpanel.runs.safety_cli"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-
+# Extra subcommands (report, preflight, rehearse, rollback) are registered by their apps' ready().
+SUBCOMMANDS = RUNBOOK_SUBCOMMANDS
 
 class Command(BaseCommand):
     help = "Script the runbook: start, status, cancel, steps (and report, preflight, rehearse, rollback)."
 
     def add_arguments(self, parser):
-        _register_extensions()
         sub = parser.add_subparsers(dest="action", required=True)
         start = sub.add_parser("start", help="create a run on a target and run it through a step")
         start.add_argument("--target", required=True)

@@ -1,0 +1,234 @@
+"""The on-call engineer's cockpit: thin views over runs.engine; nothing here touches a target database."""
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Prefetch
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from controlpanel.core import roles
+from controlpanel.core.access import requires
+from controlpanel.core.extensions import RUN_PANELS, render_panels
+from controlpanel.runbook.definition import RUNBOOK, Kind
+from controlpanel.targets.tenancy import OPTIONAL_TENANT_TABLES, ORGANIZATION_TABLES, TENANT_TABLES
+
+from . import engine, gates
+from .forms import NewRunForm, OverrideForm
+from .models import Attempt, Run, StepEvent, StepRun
+
+LIVE_EVENTS = 200  # events shown in the live log (the newest ones)
+
+
+@requires(roles.VIEW_RUNS)
+def run_list(request):
+    runs = Run.objects.select_related("target", "created_by").order_by("-created_at")
+    page = Paginator(runs, 50).get_page(request.GET.get("page"))
+    return render(request, "runs/list.html", {"page": page, "runs": page.object_list})
+
+
+@requires(roles.OPERATE_RUNS)
+def run_new(request):
+    form = NewRunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            run = engine.create_run(form.cleaned_data["target"], request.user, request=request,
+                                    window_start=form.cleaned_data["window_start"],
+                                    window_end=form.cleaned_data["window_end"])
+        except engine.StepRefused as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Run {run.pk} created on {run.target.name}; bundle checksums pinned.")
+            return redirect("runs:detail", run_id=run.pk)
+    return render(request, "runs/new.html", {"form": form})
+
+
+def _timeline(run, user):
+    steps = {
+        s.key: s
+        for s in run.steps.select_related("signed_off_by").prefetch_related(
+            Prefetch("attempts", queryset=Attempt.objects.select_related("requested_by").order_by("-number"))
+        )
+    }
+    phases = []
+    for phase in RUNBOOK.phases:
+        rows = []
+        for step_def in phase.steps:
+            step = steps.get(step_def.key)
+            if step is None:
+                continue
+            attempts = list(step.attempts.all())
+            rows.append({"def": step_def, "step": step, "attempt": attempts[0] if attempts else None,
+                         "attempts": len(attempts)})
+        phases.append({"phase": phase, "rows": rows})
+    return phases
+
+
+@requires(roles.VIEW_RUNS)
+def run_detail(request, run_id):
+    run = get_object_or_404(Run.objects.select_related("target", "created_by"), pk=run_id)
+    active = run.steps.filter(status__in=StepRun.ACTIVE).first()
+    context = {
+        "run": run,
+        "phases": _timeline(run, request.user),
+        "active": active,
+        "production_blockers": gates.production_gates(run),
+        "override_form": OverrideForm(),
+        "panels": render_panels(RUN_PANELS, request, run),
+    }
+    return render(request, "runs/detail.html", context)
+
+
+def _step_context(request, run, key, live=False):
+    step_def = RUNBOOK.step(key)
+    step = get_object_or_404(StepRun, run=run, key=key)
+    attempt = engine.current_attempt(step)
+    events = []
+    if attempt:
+        events = list(reversed(StepEvent.objects.filter(attempt=attempt).order_by("-id")[:LIVE_EVENTS]))
+    context = {
+        "run": run, "def": step_def, "step": step, "attempt": attempt, "events": events,
+        "can_act": request.user.has_perm(roles.perm(step_def.acts)),
+    }
+    if live:  # the polled fragment: a constant, small number of queries
+        return context
+    return context | {
+        "blockers": gates.blockers(run, key, request.user) if not step.is_active else [],
+        "checklist": engine.checklist_state(run, key) if step_def.kind == Kind.CHECKLIST else None,
+        "command": engine.command_for(run, step_def) if step_def.kind == Kind.COMMAND else None,
+        "table_choices": TENANT_TABLES + OPTIONAL_TENANT_TABLES + ORGANIZATION_TABLES,
+    }
+
+
+def _actions(context) -> dict:
+    """Which controls the step page offers, from the step's kind and state."""
+    step, step_def = context["step"], context["def"]
+    manual = step_def.kind == Kind.COMMAND and context["command"] is None
+    repeatable = step_def.kind == Kind.TABLE_ACTION
+    verifiable = step_def.kind == Kind.CHECKLIST and any(item.verifier for item in step_def.items)
+    start = None
+    if not manual and (step.status != StepRun.Status.SUCCEEDED or repeatable):
+        if step_def.kind != Kind.CHECKLIST or verifiable:
+            start = {
+                "interrupted": "Resume", "failed": "Retry", "cancelled": "Retry",
+            }.get(step.status, "Verify the items the panel can check" if verifiable else "Start")
+    return {
+        "start": start,
+        "sign_off": manual and step.status != StepRun.Status.SUCCEEDED,
+        "table": repeatable and "rls" in step_def.key,
+        "recover": step.status in (StepRun.Status.INTERRUPTED, StepRun.Status.FAILED, StepRun.Status.CANCELLED),
+    }
+
+
+@requires(roles.VIEW_RUNS)
+def step_detail(request, run_id, key):
+    run = get_object_or_404(Run.objects.select_related("target"), pk=run_id)
+    try:
+        context = _step_context(request, run, key)
+    except KeyError:
+        return HttpResponse("Unknown step", status=404)
+    context["actions"] = _actions(context)
+    return render(request, "runs/step.html", context)
+
+
+@requires(roles.VIEW_RUNS)
+def step_live(request, run_id, key):
+    """The polled fragment: status, progress, locks, newest log lines. Stops polling when the step ends."""
+    run = get_object_or_404(Run.objects.select_related("target"), pk=run_id)
+    try:
+        context = _step_context(request, run, key, live=True)
+    except KeyError:
+        return HttpResponse("Unknown step", status=404)
+    return render(request, "runs/_live.html", context)
+
+
+def _back(run, key):
+    return redirect(reverse("runs:step", args=[run.pk, key]))
+
+
+def _act(request, run_id, key, action):
+    run = get_object_or_404(Run.objects.select_related("target"), pk=run_id)
+    try:
+        RUNBOOK.step(key)
+        message = action(run)
+    except KeyError:
+        return HttpResponse("Unknown step", status=404)
+    except engine.StepRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        if message:
+            messages.success(request, message)
+    return _back(run, key)
+
+
+@require_POST
+@requires(roles.OPERATE_RUNS)
+def step_start(request, run_id, key):
+    def start(run):
+        params = {"table": request.POST["table"]} if request.POST.get("table") else None
+        attempt = engine.start_step(run, key, request.user, params=params, request=request,
+                                    confirm_target=request.POST.get("confirm_target"),
+                                    resume=request.POST.get("resume") == "1")
+        return f"“{RUNBOOK.step(key).title}” queued (attempt {attempt.number})."
+
+    return _act(request, run_id, key, start)
+
+
+@require_POST
+@requires(roles.OPERATE_RUNS)
+def step_cancel(request, run_id, key):
+    return _act(request, run_id, key, lambda run: engine.cancel_step(run, key, request.user, request=request)
+                or "Cancel requested: the statement is cancelled and its transaction rolled back.")
+
+
+@require_POST
+@requires(roles.OPERATE_RUNS)
+def step_pause(request, run_id, key):
+    return _act(request, run_id, key, lambda run: engine.pause_step(run, key, request.user, request=request)
+                or "Pause requested: committed batches are kept; resume continues where it stopped.")
+
+
+@require_POST
+@requires(roles.OPERATE_RUNS)
+def step_mark_done(request, run_id, key):
+    return _act(request, run_id, key, lambda run: engine.mark_done(
+        run, key, request.user, request.POST.get("reason", ""), request=request) or "Step marked done.")
+
+
+@require_POST
+@requires(roles.OPERATE_RUNS)
+def step_sign_off(request, run_id, key):
+    return _act(request, run_id, key, lambda run: engine.sign_off(
+        run, key, request.user, request.POST.get("note", ""), request=request) or "Signed off.")
+
+
+@require_POST
+@requires(roles.OPERATE_RUNS)
+def step_investigate(request, run_id, key):
+    return _act(request, run_id, key, lambda run: engine.flag_for_investigation(
+        run, key, request.user, request.POST.get("note", ""), request=request) or "Flagged for investigation.")
+
+
+@require_POST
+@requires(roles.OPERATE_RUNS)
+def checklist_tick(request, run_id, key, item):
+    return _act(request, run_id, key, lambda run: engine.tick(
+        run, key, item, request.user, request.POST.get("note", ""), request=request) and "Ticked.")
+
+
+@require_POST
+@requires(roles.LEAD_ACTIONS)
+def gate_override(request, run_id):
+    run = get_object_or_404(Run, pk=run_id)
+    form = OverrideForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "An override needs a gate and a reason of at least 10 characters.")
+    else:
+        try:
+            engine.record_override(run, form.cleaned_data["gate"], request.user, form.cleaned_data["reason"],
+                                   request=request)
+            messages.success(request, "Override recorded.")
+        except engine.StepRefused as exc:
+            messages.error(request, str(exc))
+    return redirect("runs:detail", run_id=run.pk)

@@ -1,0 +1,42 @@
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from controlpanel.runs import engine
+from controlpanel.runs.models import StepRun
+
+FINAL = ("succeeded", "failed", "cancelled", "interrupted", "pending")
+
+
+def wait_step(run, key, timeout=120, until=FINAL) -> StepRun:
+    step = run.steps.get(key=key)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        step.refresh_from_db()
+        if step.status in until:
+            return step
+        time.sleep(0.2)
+    raise AssertionError(f"{key} still {step.status} after {timeout}s")
+
+
+def run_step(run, key, user, **kwargs) -> StepRun:
+    engine.start_step(run, key, user, confirm_target=run.target.name, **kwargs)
+    return wait_step(run, key)
+
+
+def complete_prerequisites(run, user, through="pre.assessment"):
+    """Walk the pre-migration phase as a person would (ticks + panel verification)."""
+    from controlpanel.runs.driver import drive
+
+    drive(run.pk, through=through, sign_off_as=user.pk, operator=user, timeout_per_step=120)
+
+
+@pytest.fixture
+def bundle_copy(tmp_path) -> Path:
+    """A private copy of the SQL bundle that a test may edit."""
+    target = tmp_path / "bundle"
+    shutil.copytree(settings.MIGRATION_BUNDLE_DIR, target, ignore=shutil.ignore_patterns("baseline"))
+    return target
