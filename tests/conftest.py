@@ -26,6 +26,7 @@ SLOTS = 40
 for _slot in range(1, SLOTS + 1):
     os.environ[f"CP_TEST_TARGET_{_slot}"] = target_support.dsn(f"cp_t_{SESSION}_{_slot}")
 _free_slots = list(range(1, SLOTS + 1))
+os.environ["CP_TEST_UNREACHABLE_DSN"] = "postgresql://postgres@127.0.0.1:1/nowhere?connect_timeout=2"
 
 
 # --- people -----------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from controlpanel.evidence.lockwatch import LockSummary, sample_locks
 from controlpanel.runbook.definition import RUNBOOK, Kind
 from controlpanel.targets.connection import TargetUnavailable, connect
 from controlpanel.targets.sqlrun import ScriptCancelled, StatementFailed
+from controlpanel.targets.sqlscript import ScriptError
 
 from . import engine
 from .bundle import BundleChanged
@@ -185,6 +186,9 @@ def _execute_locked(attempt, run, step_def, lock_conn, work_conn) -> str:
     from .executors import EXECUTORS
 
     pid = work_conn.info.backend_pid
+    # If this worker dies mid-statement, the server notices the closed socket within a second and rolls back,
+    # instead of running a long statement to its end for nobody.
+    work_conn.execute("SET client_connection_check_interval = 1000")
     now = timezone.now()
     with transaction.atomic():
         Attempt.objects.filter(pk=attempt.pk).update(status=Status.RUNNING, started_at=now, heartbeat_at=now,
@@ -209,7 +213,7 @@ def _execute_locked(attempt, run, step_def, lock_conn, work_conn) -> str:
         paused = Attempt.objects.filter(pk=attempt.pk, pause_requested=True).exists()
         error = {"message": "Paused: committed batches are kept; resume continues from migration_progress."
                  if paused else f"Cancelled: {exc}; the open transaction was rolled back.", "paused": paused}
-    except (StatementFailed, StepFailed) as exc:
+    except (StatementFailed, StepFailed, ScriptError) as exc:
         error = exc.detail
     except BundleChanged as exc:
         error = {"message": str(exc)}

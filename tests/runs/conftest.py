@@ -40,3 +40,11 @@ def bundle_copy(tmp_path) -> Path:
     target = tmp_path / "bundle"
     shutil.copytree(settings.MIGRATION_BUNDLE_DIR, target, ignore=shutil.ignore_patterns("baseline"))
     return target
+
+
+@pytest.fixture(scope="session")
+def big_template():
+    """A template large enough for a backfill that takes several seconds with small batches."""
+    from tests.support.targets import ensure_template
+
+    return ensure_template(users=2000, reports=60000)
