@@ -13,6 +13,7 @@ def health(request):
     return JsonResponse(status, status=200 if status["ok"] else 503)
 
 
+@require_GET
 def home(request):
     from controlpanel.core.home import home_context
 

@@ -6,7 +6,7 @@ from django.db.models import Prefetch
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from controlpanel.core import roles
 from controlpanel.core.access import requires
@@ -21,6 +21,7 @@ from .models import Attempt, Run, StepEvent, StepRun
 LIVE_EVENTS = 200  # events shown in the live log (the newest ones)
 
 
+@require_GET
 @requires(roles.VIEW_RUNS)
 def run_list(request):
     runs = Run.objects.select_related("target", "created_by").order_by("-created_at")
@@ -65,6 +66,7 @@ def _timeline(run, user):
     return phases
 
 
+@require_GET
 @requires(roles.VIEW_RUNS)
 def run_detail(request, run_id):
     run = get_object_or_404(Run.objects.select_related("target", "created_by"), pk=run_id)
@@ -121,6 +123,7 @@ def _actions(context) -> dict:
     }
 
 
+@require_GET
 @requires(roles.VIEW_RUNS)
 def step_detail(request, run_id, key):
     run = get_object_or_404(Run.objects.select_related("target"), pk=run_id)
@@ -132,6 +135,7 @@ def step_detail(request, run_id, key):
     return render(request, "runs/step.html", context)
 
 
+@require_GET
 @requires(roles.VIEW_RUNS)
 def step_live(request, run_id, key):
     """The polled fragment: status, progress, locks, newest log lines. Stops polling when the step ends."""

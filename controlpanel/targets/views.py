@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from controlpanel.core import audit, roles
 from controlpanel.core.access import requires
@@ -8,6 +8,7 @@ from controlpanel.core.access import requires
 from .models import Target
 
 
+@require_GET
 @requires(roles.VIEW_RUNS)
 def target_list(request):
     from controlpanel.core.extensions import TARGET_LINKS

@@ -27,7 +27,8 @@ def test_cli_runs_the_whole_runbook_and_reports_json(transactional_db, oncall, d
     run = Run.objects.get(pk=data["run"])
     validate = Attempt.objects.get(step__run=run, step__key="step2.validate")
     assert validate.result["categories"] and all(c["status"] == "PASSED" for c in validate.result["categories"])
-    assert StepEvent.objects.filter(attempt__step__run=run, kind="output", message__contains="All tests passed!").exists()
+    passed = StepEvent.objects.filter(attempt__step__run=run, kind="output", message__contains="All tests passed!")
+    assert passed.exists()
     with psycopg.connect(dsn_for(demo_target)) as conn:
         nulls = conn.execute("SELECT count(*) FROM public.audit_reports WHERE organization_id IS NULL").fetchone()[0]
         members = conn.execute("SELECT count(*) FROM public.organization_memberships").fetchone()[0]
