@@ -52,7 +52,8 @@ def test_dsn_never_appears_in_pages_or_logs(client, cast, caplog, monkeypatch):
     result = check_and_store(target)
     assert not result.reachable
     client.force_login(cast["lena"])
-    pages = [client.get(url).content.decode() for url in ("/targets/", "/", f"/admin/targets/target/{target.pk}/change/")]
+    urls = ("/targets/", "/", f"/admin/targets/target/{target.pk}/change/")
+    pages = [client.get(url).content.decode() for url in urls]
     for text in pages + [caplog.text, str(result.as_dict())]:
         assert "s3cr3t-pw" not in text
         assert secret not in text
