@@ -197,3 +197,42 @@ def artifacts_dir():
 def target_psql(dsn: str, sql: str):
     with psycopg.connect(dsn, autocommit=True) as conn:
         return conn.execute(sql).fetchall()
+
+
+# --- the browser ------------------------------------------------------------------------------------------
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium driven by Playwright (no browser download; the machine has no internet)."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls tests make meanwhile are safe.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    executable = shutil.which("chromium") or "/usr/bin/chromium"
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1300, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(30000)
+    yield tab
+    context.close()
+
+
+def login(page, live_server, username, password=None):
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password or f"{username}-pass-123")
+    page.click("button[type=submit]")
+    page.wait_for_selector("[data-role], h1")

@@ -90,7 +90,7 @@ class Heartbeat(threading.Thread):
         finally:
             connection.close()
 
-    def beat(self):
+    def beat(self, final: bool = False):
         attempt = self.ctx.attempt
         progress = {"statement": self.ctx.sink.current}
         try:
@@ -110,7 +110,7 @@ class Heartbeat(threading.Thread):
             progress["monitor_error"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         row = Attempt.objects.filter(pk=attempt.pk).values("cancel_requested").first()
         Attempt.objects.filter(pk=attempt.pk).update(heartbeat_at=timezone.now(), progress=progress)
-        if row and row["cancel_requested"] and not self.ctx.cancel_event.is_set():
+        if not final and row and row["cancel_requested"] and not self.ctx.cancel_event.is_set():
             self.ctx.cancel_event.set()
             self.lock_conn.execute("SELECT pg_cancel_backend(%s)", (self.work_pid,))
 
@@ -228,6 +228,11 @@ def _execute_locked(attempt, run, step_def, lock_conn, work_conn) -> str:
     finally:
         heartbeat.stopping.set()
         heartbeat.join(timeout=10)
+    if not ctx.cancel_event.is_set():
+        try:
+            heartbeat.beat(final=True)  # the page keeps the final progress, not the last sample before the end
+        except Exception:
+            log.exception("final progress sample failed")
     result["locks"] = heartbeat.locks.as_dict()
     if error:
         sink.emit("error", error["message"], **{k: v for k, v in error.items() if k != "message"})
