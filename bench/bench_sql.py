@@ -1,0 +1,238 @@
+"""Benchmark of the SQL bundle on a fresh seeded target.
+
+    python bench/bench_sql.py [--reports 1000000] [--users N] [--organizations 1000] [--keep]
+
+Measures, in one run on identical copies of one seeded baseline (CREATE DATABASE ... TEMPLATE):
+  * seeding time;
+  * backfill throughput of 20250904000003 (its statements run one by one, as the panel does) as a ratio to
+    one single-statement UPDATE per table of the same rows (same trigger setting: replica, as the backfill
+    uses when run by a superuser);
+  * database size growth caused by the migration;
+  * after distribute_into_organizations: "count my reports" and "latest 50 reports" as an impersonated
+    `authenticated` user vs the same rows read directly by a superuser with WHERE organization_id = ...
+
+Connection: libpq variables (PGHOST, PGPORT, PGUSER), default 127.0.0.1:5432 as postgres. Databases are
+named sqlb_bench_* and dropped at the end unless --keep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+from pglast import split
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from controlpanel.targets.seeding import distribute_into_organizations, seed_target  # noqa: E402
+
+BUNDLE = ROOT / "migrations_sql"
+F1 = BUNDLE / "20250904000001_add_multi_tenant_organizations.sql"
+F2 = BUNDLE / "20250904000002_add_organization_rls_policies.sql"
+F3 = BUNDLE / "20250904000003_migrate_existing_data_to_organizations.sql"
+HOST = os.environ.get("PGHOST", "127.0.0.1")
+PORT = os.environ.get("PGPORT", "5432")
+USER = os.environ.get("PGUSER", "postgres")
+
+
+def dsn(db: str) -> str:
+    return f"host={HOST} port={PORT} user={USER} dbname={db}"
+
+
+def admin(statement: sql.Composable) -> None:
+    with psycopg.connect(dsn("postgres"), autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def psql_file(db: str, path: Path) -> float:
+    env = {**os.environ, "PGHOST": HOST, "PGPORT": PORT, "PGUSER": USER,
+           "PGOPTIONS": "-c client_min_messages=warning"}
+    t0 = time.perf_counter()
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-f", str(path)], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def db_size(db: str) -> int:
+    with psycopg.connect(dsn(db), autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+        return conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+
+
+def run_0003_by_statement(db: str) -> dict[str, float]:
+    phases = {"backfill (CALL slices + VACUUM between)": 0.0, "NOT NULL + FK validation": 0.0,
+              "final VACUUM ANALYZE": 0.0, "indexes (CONCURRENTLY)": 0.0, "other": 0.0}
+    statements = list(split(F3.read_text()))
+    with psycopg.connect(dsn(db), autocommit=True) as conn:
+        for stmt in statements:
+            text = " ".join(stmt.split()).upper()
+            t0 = time.perf_counter()
+            conn.execute(stmt)
+            dt = time.perf_counter() - t0
+            if text.startswith(("CALL PUBLIC.MT_BACKFILL", "CALL PUBLIC.MT_PREPARE")) or text.startswith(
+                    "VACUUM PUBLIC.PROFILES"):
+                phases["backfill (CALL slices + VACUUM between)"] += dt
+            elif text.startswith("CALL PUBLIC.MT_FINALIZE"):
+                phases["NOT NULL + FK validation"] += dt
+            elif text.startswith("VACUUM (ANALYZE)"):
+                phases["final VACUUM ANALYZE"] += dt
+            elif text.startswith("CREATE INDEX CONCURRENTLY") or text.startswith("DO"):
+                phases["indexes (CONCURRENTLY)"] += dt
+            else:
+                phases["other"] += dt
+    return phases
+
+
+def single_update(db: str) -> tuple[float, int]:
+    with psycopg.connect(dsn(db), autocommit=True) as conn:
+        conn.execute("SET session_replication_role = replica")
+        rows = 0
+        t0 = time.perf_counter()
+        memberships = conn.execute(
+            "INSERT INTO organization_memberships (organization_id, user_id, role, status, accepted_at) "
+            "SELECT default_organization_id(), id, 'member', 'active', now() FROM auth.users "
+            "ON CONFLICT DO NOTHING")
+        rows += memberships.rowcount
+        for table in ("profiles", "audit_reports", "automation_jobs", "waitlist"):
+            if conn.execute("SELECT to_regclass(%s)", (f"public.{table}",)).fetchone()[0] is None:
+                continue
+            cur = conn.execute(sql.SQL("UPDATE public.{} SET organization_id = (SELECT default_organization_id()) "
+                                       "WHERE organization_id IS NULL").format(sql.Identifier(table)))
+            rows += cur.rowcount
+        cur = conn.execute(
+            "UPDATE public.generated_automations g SET organization_id = coalesce((SELECT j.organization_id "
+            "FROM public.automation_jobs j WHERE j.id = g.job_id), (SELECT default_organization_id())) "
+            "WHERE g.organization_id IS NULL")
+        rows += cur.rowcount
+        return time.perf_counter() - t0, rows
+
+
+def backfilled_rows(db: str) -> int:
+    with psycopg.connect(dsn(db), autocommit=True) as conn:
+        return int(conn.execute("SELECT sum(rows_done) FROM migration_progress").fetchone()[0])
+
+
+def timed(conn, query, params, impersonate=None, repeat=60) -> float:
+    samples = []
+    for i in range(repeat + 5):
+        with conn.transaction():
+            if impersonate:
+                conn.execute("SET LOCAL ROLE authenticated")
+                conn.execute("SELECT set_config('request.jwt.claims', %s, true)",
+                             (json.dumps({"sub": str(impersonate), "role": "authenticated"}),))
+            t0 = time.perf_counter()
+            conn.execute(query, params).fetchall()
+            if i >= 5:
+                samples.append(time.perf_counter() - t0)
+    return statistics.median(samples) * 1000
+
+
+def rls_queries(db: str) -> list[tuple[str, float, float]]:
+    with psycopg.connect(dsn(db), autocommit=True) as conn:
+        # A typical user: member of exactly one organization with a median number of reports.
+        user, org, n = conn.execute("""
+            WITH one AS (SELECT user_id, min(organization_id::text)::uuid AS org FROM organization_memberships
+                         WHERE status = 'active' GROUP BY user_id HAVING count(*) = 1),
+                 sizes AS (SELECT organization_id, count(*) AS n FROM audit_reports GROUP BY 1)
+            SELECT one.user_id, one.org, sizes.n FROM one JOIN sizes ON sizes.organization_id = one.org
+            ORDER BY abs(sizes.n - (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY n) FROM sizes)), one.user_id
+            LIMIT 1""").fetchone()
+        out = []
+        count_user = timed(conn, "SELECT count(*) FROM public.audit_reports", None, impersonate=user)
+        count_direct = timed(conn, "SELECT count(*) FROM public.audit_reports WHERE organization_id = %s", (org,))
+        out.append((f"count my reports ({n} rows)", count_user, count_direct))
+        latest_user = timed(conn, "SELECT * FROM public.audit_reports ORDER BY created_at DESC LIMIT 50", None,
+                            impersonate=user)
+        latest_direct = timed(conn, "SELECT * FROM public.audit_reports WHERE organization_id = %s "
+                                    "ORDER BY created_at DESC LIMIT 50", (org,))
+        out.append(("latest 50 reports (RLS only)", latest_user, latest_direct))
+        # As the multi-tenant app asks it: with its current organization as context.
+        latest_ctx = timed(conn, "SELECT * FROM public.audit_reports WHERE organization_id = %s "
+                                 "ORDER BY created_at DESC LIMIT 50", (org,), impersonate=user)
+        out.append(("latest 50 reports (org context)", latest_ctx, latest_direct))
+        count_ctx = timed(conn, "SELECT count(*) FROM public.audit_reports WHERE organization_id = %s", (org,),
+                          impersonate=user)
+        out.append(("count my reports (org context)", count_ctx, count_direct))
+        return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--reports", type=int, default=1_000_000)
+    parser.add_argument("--users", type=int, default=None, help="default: reports / 100")
+    parser.add_argument("--organizations", type=int, default=1000)
+    parser.add_argument("--keep", action="store_true", help="keep the databases")
+    args = parser.parse_args()
+    users = args.users or max(args.reports // 100, 10)
+    tag = uuid.uuid4().hex[:8]
+    base, dba, dbb = f"sqlb_bench_base_{tag}", f"sqlb_bench_batched_{tag}", f"sqlb_bench_single_{tag}"
+    rows: list[tuple[str, str]] = []
+    try:
+        admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(base)))
+        for path in sorted((BUNDLE / "baseline").glob("*.sql")):
+            psql_file(base, path)
+        with psycopg.connect(dsn(base), autocommit=True) as conn:
+            counts = seed_target(conn, users=users, reports=args.reports)
+        seconds = counts.pop("seconds")
+        rows.append(("seed", f"{seconds:.1f} s for {counts} (incl. VACUUM ANALYZE)"))
+        print(f"seeded in {seconds:.1f} s: {counts}", flush=True)
+        for db in (dba, dbb):
+            admin(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(db), sql.Identifier(base)))
+        size_before = db_size(dba)
+
+        for db in (dba, dbb):
+            psql_file(db, F1)
+            psql_file(db, F2)
+        phases = run_0003_by_statement(dba)
+        backfill_s = phases["backfill (CALL slices + VACUUM between)"]
+        n_rows = backfilled_rows(dba)
+        size_after = db_size(dba)
+        single_s, single_rows = single_update(dbb)
+        size_single = db_size(dbb)
+        admin(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(dbb)))
+        for name, seconds in phases.items():
+            rows.append((f"0003 {name}", f"{seconds:.2f} s"))
+        rows.append(("0003 total", f"{sum(phases.values()):.2f} s"))
+        rows.append(("backfill throughput", f"{n_rows / backfill_s:,.0f} rows/s ({n_rows} rows in {backfill_s:.2f} s)"))
+        rows.append(("single UPDATE throughput",
+                     f"{single_rows / single_s:,.0f} rows/s ({single_rows} rows in {single_s:.2f} s)"))
+        ratio = (n_rows / backfill_s) / (single_rows / single_s)
+        rows.append(("backfill / single UPDATE", f"{ratio:.2f} (target >= 0.9) {'OK' if ratio >= 0.9 else 'MISS'}"))
+        growth = (size_after - size_before) * 100 / size_before
+        rows.append(("database size", f"{size_before / 2**20:.0f} MB -> {size_after / 2**20:.0f} MB"))
+        rows.append(("size growth", f"{growth:.1f} % (budget 10 %) {'OK' if growth < 10 else 'MISS'}"))
+        rows.append(("(single UPDATE copy size)",
+                     f"{size_single / 2**20:.0f} MB = +{(size_single - size_before) * 100 / size_before:.1f} %"))
+        print("migration measured; distributing into organizations", flush=True)
+
+        info = distribute_into_organizations(dsn(dba), args.organizations)
+        rows.append(("distribute", f"{info['organizations']} organizations in {info['seconds']:.1f} s"))
+        for label, user_ms, direct_ms in rls_queries(dba):
+            ok = user_ms <= 2 * direct_ms + 1 and user_ms < 5
+            rows.append((f"RLS {label}", f"user {user_ms:.2f} ms vs direct {direct_ms:.2f} ms = "
+                                         f"{user_ms / direct_ms:.2f}x {'OK' if ok else 'MISS'}"))
+    finally:
+        if not args.keep:
+            for db in (dbb, dba, base):
+                admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
+    width = max(len(k) for k, _ in rows)
+    print()
+    print(f"{'measure':<{width}}  value")
+    print(f"{'-' * width}  {'-' * 60}")
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,409 @@
+-- 20250904000001_add_multi_tenant_organizations.sql
+-- What: organizations, organization_memberships, nullable organization_id on every tenant table
+--   (profiles, audit_reports, automation_jobs, generated_automations, and waitlist when present) with
+--   NOT VALID foreign keys, the trigger that fills organization_id for rows written by single-tenant code,
+--   membership helpers (SECURITY DEFINER, empty search_path), the Workers functions, the
+--   organization_stats view (security_invoker), explicit grants, the default organization and the
+--   migration_progress table. No data is backfilled here (see ...000003).
+-- Locks: one short transaction. ADD COLUMN without default (catalog only, no rewrite), NOT VALID foreign
+--   keys and CREATE TRIGGER take brief ACCESS EXCLUSIVE / SHARE ROW EXCLUSIVE locks on the tenant tables;
+--   lock_timeout makes the file fail fast (and roll back entirely) instead of queueing writers behind it.
+--   No index is built on a large table here (they are built CONCURRENTLY in ...000003).
+-- Idempotent: every statement is IF NOT EXISTS / OR REPLACE / guarded by a catalog check, so the file
+--   can be re-run after a failure or after success; being one transaction, a failed run leaves nothing.
+
+SET lock_timeout = '3s';
+-- Catalog-only statements on the tenant tables (no scans, no rewrites): must be quick.
+SET statement_timeout = '60s';
+SET client_min_messages = warning;  -- hide the "does not exist, skipping" notices of IF EXISTS
+
+BEGIN;
+
+-- ---------------------------------------------------------------------------------------------------
+-- New tables
+-- ---------------------------------------------------------------------------------------------------
+CREATE TABLE IF NOT EXISTS public.organizations (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    slug text NOT NULL,
+    name text NOT NULL,
+    plan text NOT NULL DEFAULT 'free',
+    settings jsonb NOT NULL DEFAULT '{}'::jsonb,
+    is_default boolean NOT NULL DEFAULT false,
+    created_by uuid REFERENCES auth.users (id) ON DELETE SET NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT organizations_slug_key UNIQUE (slug),
+    CONSTRAINT organizations_slug_format CHECK (slug ~ '^[a-z0-9][a-z0-9-]{0,62}$'),
+    CONSTRAINT organizations_name_not_blank CHECK (length(btrim(name)) > 0),
+    CONSTRAINT organizations_plan_check CHECK (plan IN ('free', 'pro', 'enterprise'))
+);
+-- At most one default organization.
+CREATE UNIQUE INDEX IF NOT EXISTS organizations_one_default_idx ON public.organizations (is_default)
+    WHERE is_default;
+
+CREATE TABLE IF NOT EXISTS public.organization_memberships (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    organization_id uuid NOT NULL REFERENCES public.organizations (id) ON DELETE CASCADE,
+    user_id uuid NOT NULL REFERENCES auth.users (id) ON DELETE CASCADE,
+    role text NOT NULL DEFAULT 'member',
+    status text NOT NULL DEFAULT 'active',
+    invited_by uuid REFERENCES auth.users (id) ON DELETE SET NULL,
+    invited_at timestamptz,
+    accepted_at timestamptz,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT organization_memberships_organization_id_user_id_key UNIQUE (organization_id, user_id),
+    CONSTRAINT organization_memberships_role_check CHECK (role IN ('admin', 'member', 'guest')),
+    CONSTRAINT organization_memberships_status_check
+        CHECK (status IN ('active', 'inactive', 'invited', 'suspended'))
+);
+-- The RLS helpers look up "my active memberships": user first, covering organization and role.
+CREATE INDEX IF NOT EXISTS idx_organization_memberships_user_active
+    ON public.organization_memberships (user_id, organization_id) INCLUDE (role) WHERE status = 'active';
+CREATE INDEX IF NOT EXISTS idx_organization_memberships_user_id
+    ON public.organization_memberships (user_id);
+
+-- Progress of the data migration (...000003); psql users and the panel both read it.
+CREATE TABLE IF NOT EXISTS public.migration_progress (
+    table_name text PRIMARY KEY,
+    rows_total bigint,
+    rows_done bigint NOT NULL DEFAULT 0,
+    last_key text,
+    status text NOT NULL DEFAULT 'pending',
+    started_at timestamptz,
+    finished_at timestamptz,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    pages_total bigint,
+    batches bigint NOT NULL DEFAULT 0,
+    detail text,
+    CONSTRAINT migration_progress_status_check
+        CHECK (status IN ('pending', 'running', 'done', 'failed', 'rolled_back'))
+);
+
+CREATE OR REPLACE TRIGGER set_organizations_updated_at BEFORE UPDATE ON public.organizations
+    FOR EACH ROW EXECUTE FUNCTION public.handle_updated_at();
+CREATE OR REPLACE TRIGGER set_organization_memberships_updated_at BEFORE UPDATE ON public.organization_memberships
+    FOR EACH ROW EXECUTE FUNCTION public.handle_updated_at();
+
+-- Deny by default until ...000002 adds the policies (the API roles get table grants by default).
+ALTER TABLE public.organizations ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.organization_memberships ENABLE ROW LEVEL SECURITY;
+
+-- ---------------------------------------------------------------------------------------------------
+-- organization_id on the tenant tables: nullable, no default (catalog-only change, no rewrite).
+-- ---------------------------------------------------------------------------------------------------
+ALTER TABLE public.profiles ADD COLUMN IF NOT EXISTS organization_id uuid;
+ALTER TABLE public.audit_reports ADD COLUMN IF NOT EXISTS organization_id uuid;
+ALTER TABLE public.automation_jobs ADD COLUMN IF NOT EXISTS organization_id uuid;
+ALTER TABLE public.generated_automations ADD COLUMN IF NOT EXISTS organization_id uuid;
+DO $$
+BEGIN
+    IF to_regclass('public.waitlist') IS NOT NULL THEN
+        ALTER TABLE public.waitlist ADD COLUMN IF NOT EXISTS organization_id uuid;
+    END IF;
+END
+$$;
+
+-- Foreign keys NOT VALID: enforced for new rows at once, existing rows validated in ...000003.
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['profiles', 'audit_reports', 'automation_jobs', 'generated_automations', 'waitlist']
+    LOOP
+        CONTINUE WHEN to_regclass(format('public.%I', t)) IS NULL;
+        IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                       WHERE conrelid = format('public.%I', t)::regclass
+                         AND conname = t || '_organization_id_fkey') THEN
+            EXECUTE format('ALTER TABLE public.%I ADD CONSTRAINT %I FOREIGN KEY (organization_id) '
+                           'REFERENCES public.organizations (id) NOT VALID', t, t || '_organization_id_fkey');
+        END IF;
+    END LOOP;
+END
+$$;
+
+-- The optional waitlist is small: its index is built here, guarded.
+DO $$
+BEGIN
+    IF to_regclass('public.waitlist') IS NOT NULL THEN
+        CREATE INDEX IF NOT EXISTS idx_waitlist_organization_id ON public.waitlist (organization_id);
+    END IF;
+END
+$$;
+
+-- ---------------------------------------------------------------------------------------------------
+-- The default organization
+-- ---------------------------------------------------------------------------------------------------
+INSERT INTO public.organizations (slug, name, plan, settings, is_default)
+VALUES ('default', 'Default Organization', 'enterprise',
+        '{"created_by_migration": "20250904000001"}'::jsonb, true)
+ON CONFLICT DO NOTHING;
+
+-- ---------------------------------------------------------------------------------------------------
+-- Helper functions. SECURITY DEFINER with an empty search_path: they read organization_memberships
+-- without going through its RLS (no policy recursion) and cannot be hijacked through search_path.
+-- Policies call them once per statement as  organization_id = ANY (ARRAY(SELECT ...)).
+-- ---------------------------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION public.default_organization_id() RETURNS uuid
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
+    SELECT o.id FROM public.organizations o WHERE o.is_default ORDER BY o.created_at LIMIT 1
+$$;
+
+CREATE OR REPLACE FUNCTION public.user_organization_ids() RETURNS SETOF uuid
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
+    SELECT m.organization_id FROM public.organization_memberships m
+    WHERE m.user_id = (SELECT auth.uid()) AND m.status = 'active'
+$$;
+
+CREATE OR REPLACE FUNCTION public.user_writable_organization_ids() RETURNS SETOF uuid
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
+    SELECT m.organization_id FROM public.organization_memberships m
+    WHERE m.user_id = (SELECT auth.uid()) AND m.status = 'active' AND m.role IN ('admin', 'member')
+$$;
+
+CREATE OR REPLACE FUNCTION public.user_admin_organization_ids() RETURNS SETOF uuid
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
+    SELECT m.organization_id FROM public.organization_memberships m
+    WHERE m.user_id = (SELECT auth.uid()) AND m.status = 'active' AND m.role = 'admin'
+$$;
+
+CREATE OR REPLACE FUNCTION public.is_organization_member(p_organization_id uuid, p_user_id uuid DEFAULT NULL)
+RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
+    SELECT EXISTS (SELECT 1 FROM public.organization_memberships m
+                   WHERE m.organization_id = p_organization_id
+                     AND m.user_id = coalesce(p_user_id, (SELECT auth.uid())) AND m.status = 'active')
+$$;
+
+CREATE OR REPLACE FUNCTION public.is_organization_admin(p_organization_id uuid, p_user_id uuid DEFAULT NULL)
+RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
+    SELECT EXISTS (SELECT 1 FROM public.organization_memberships m
+                   WHERE m.organization_id = p_organization_id
+                     AND m.user_id = coalesce(p_user_id, (SELECT auth.uid()))
+                     AND m.status = 'active' AND m.role = 'admin')
+$$;
+
+-- Backwards compatibility: rows written by single-tenant code (no organization_id) get the writer's
+-- organization (first active admin/member membership, else any active one, else the default org);
+-- generated_automations follow their job. Runs only WHEN (NEW.organization_id IS NULL).
+CREATE OR REPLACE FUNCTION public.set_organization_id_from_user() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $$
+DECLARE
+    v_row jsonb := to_jsonb(NEW);
+    v_user uuid;
+    v_org uuid;
+BEGIN
+    IF NEW.organization_id IS NOT NULL THEN
+        RETURN NEW;
+    END IF;
+    IF TG_TABLE_NAME = 'generated_automations' THEN
+        SELECT j.organization_id INTO v_org FROM public.automation_jobs j WHERE j.id = (v_row ->> 'job_id')::uuid;
+    ELSE
+        v_user := CASE WHEN TG_TABLE_NAME = 'profiles' THEN (v_row ->> 'id')::uuid
+                       ELSE (v_row ->> 'user_id')::uuid END;
+        IF v_user IS NOT NULL THEN
+            SELECT m.organization_id INTO v_org FROM public.organization_memberships m
+            WHERE m.user_id = v_user AND m.status = 'active'
+            ORDER BY (m.role = 'guest'), m.accepted_at NULLS LAST, m.created_at
+            LIMIT 1;
+        END IF;
+    END IF;
+    NEW.organization_id := coalesce(v_org, public.default_organization_id());
+    RETURN NEW;
+END
+$$;
+
+-- New sign-ups (old code path) join the default organization.
+CREATE OR REPLACE FUNCTION public.handle_new_user_organization() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $$
+BEGIN
+    INSERT INTO public.organization_memberships (organization_id, user_id, role, status, accepted_at)
+    SELECT public.default_organization_id(), NEW.id, 'member', 'active', now()
+    WHERE public.default_organization_id() IS NOT NULL
+    ON CONFLICT (organization_id, user_id) DO NOTHING;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE TRIGGER on_auth_user_created_add_membership AFTER INSERT ON auth.users
+    FOR EACH ROW EXECUTE FUNCTION public.handle_new_user_organization();
+
+CREATE OR REPLACE TRIGGER set_profiles_organization_id BEFORE INSERT OR UPDATE ON public.profiles
+    FOR EACH ROW WHEN (NEW.organization_id IS NULL) EXECUTE FUNCTION public.set_organization_id_from_user();
+CREATE OR REPLACE TRIGGER set_audit_reports_organization_id BEFORE INSERT OR UPDATE ON public.audit_reports
+    FOR EACH ROW WHEN (NEW.organization_id IS NULL) EXECUTE FUNCTION public.set_organization_id_from_user();
+CREATE OR REPLACE TRIGGER set_automation_jobs_organization_id BEFORE INSERT OR UPDATE ON public.automation_jobs
+    FOR EACH ROW WHEN (NEW.organization_id IS NULL) EXECUTE FUNCTION public.set_organization_id_from_user();
+CREATE OR REPLACE TRIGGER set_generated_automations_organization_id
+    BEFORE INSERT OR UPDATE ON public.generated_automations
+    FOR EACH ROW WHEN (NEW.organization_id IS NULL) EXECUTE FUNCTION public.set_organization_id_from_user();
+DO $$
+BEGIN
+    IF to_regclass('public.waitlist') IS NOT NULL THEN
+        CREATE OR REPLACE TRIGGER set_waitlist_organization_id BEFORE INSERT OR UPDATE ON public.waitlist
+            FOR EACH ROW WHEN (NEW.organization_id IS NULL) EXECUTE FUNCTION public.set_organization_id_from_user();
+    END IF;
+END
+$$;
+
+-- ---------------------------------------------------------------------------------------------------
+-- Organization-aware functions for Workers (called with the service role; not exposed to anon or
+-- authenticated, since they take a user id as an argument).
+-- ---------------------------------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION public.get_user_organizations(p_user_id uuid)
+RETURNS TABLE (organization_id uuid, name text, slug text, plan text, is_default boolean, role text,
+               status text, joined_at timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
+    SELECT o.id, o.name, o.slug, o.plan, o.is_default, m.role, m.status, coalesce(m.accepted_at, m.created_at)
+    FROM public.organization_memberships m
+    JOIN public.organizations o ON o.id = m.organization_id
+    WHERE m.user_id = p_user_id
+    ORDER BY (m.status = 'active') DESC, o.is_default DESC, o.name
+$$;
+
+CREATE OR REPLACE FUNCTION public.validate_organization_access(p_user_id uuid, p_organization_id uuid,
+                                                               p_required_role text DEFAULT 'member')
+RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM public.organization_memberships m
+        WHERE m.user_id = p_user_id AND m.organization_id = p_organization_id AND m.status = 'active'
+          AND array_position(ARRAY['guest', 'member', 'admin'], m.role)
+              >= coalesce(array_position(ARRAY['guest', 'member', 'admin'], p_required_role), 4)
+    )
+$$;
+
+CREATE OR REPLACE FUNCTION public.create_organization_automation_job(
+    p_user_id uuid, p_organization_id uuid, p_automation_type text DEFAULT 'n8n',
+    p_audit_report_id uuid DEFAULT NULL, p_workflow_data jsonb DEFAULT NULL)
+RETURNS uuid
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = '' AS $$
+DECLARE
+    v_id uuid;
+BEGIN
+    IF NOT public.validate_organization_access(p_user_id, p_organization_id, 'member') THEN
+        RAISE EXCEPTION 'user % may not create jobs in organization %', p_user_id, p_organization_id
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF p_audit_report_id IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM public.audit_reports r
+        WHERE r.id = p_audit_report_id AND r.organization_id = p_organization_id) THEN
+        RAISE EXCEPTION 'audit report % does not belong to organization %', p_audit_report_id, p_organization_id
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    INSERT INTO public.automation_jobs (user_id, organization_id, audit_report_id, automation_type, workflow_data,
+                                        status)
+    VALUES (p_user_id, p_organization_id, p_audit_report_id, p_automation_type, p_workflow_data, 'pending')
+    RETURNING id INTO v_id;
+    RETURN v_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION public.get_organization_automation_jobs(
+    p_organization_id uuid, p_status text DEFAULT NULL, p_limit integer DEFAULT 50, p_offset integer DEFAULT 0)
+RETURNS TABLE (id uuid, user_id uuid, organization_id uuid, audit_report_id uuid, status text, progress integer,
+               automation_type text, error_message text, created_at timestamptz, updated_at timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
+    SELECT j.id, j.user_id, j.organization_id, j.audit_report_id, j.status, j.progress, j.automation_type,
+           j.error_message, j.created_at, j.updated_at
+    FROM public.automation_jobs j
+    WHERE j.organization_id = p_organization_id AND (p_status IS NULL OR j.status = p_status)
+    ORDER BY j.created_at DESC
+    LIMIT least(greatest(coalesce(p_limit, 50), 0), 1000) OFFSET greatest(coalesce(p_offset, 0), 0)
+$$;
+
+CREATE OR REPLACE FUNCTION public.get_organization_usage_stats(p_organization_id uuid)
+RETURNS TABLE (organization_id uuid, active_members bigint, total_reports bigint, reports_last_30_days bigint,
+               total_jobs bigint, completed_jobs bigint, failed_jobs bigint, total_automations bigint,
+               last_activity_at timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
+    SELECT p_organization_id,
+           (SELECT count(*) FROM public.organization_memberships m
+            WHERE m.organization_id = p_organization_id AND m.status = 'active'),
+           (SELECT count(*) FROM public.audit_reports r WHERE r.organization_id = p_organization_id),
+           (SELECT count(*) FROM public.audit_reports r
+            WHERE r.organization_id = p_organization_id AND r.created_at >= now() - interval '30 days'),
+           (SELECT count(*) FROM public.automation_jobs j WHERE j.organization_id = p_organization_id),
+           (SELECT count(*) FROM public.automation_jobs j
+            WHERE j.organization_id = p_organization_id AND j.status = 'completed'),
+           (SELECT count(*) FROM public.automation_jobs j
+            WHERE j.organization_id = p_organization_id AND j.status = 'failed'),
+           (SELECT count(*) FROM public.generated_automations g WHERE g.organization_id = p_organization_id),
+           greatest((SELECT max(r.created_at) FROM public.audit_reports r WHERE r.organization_id = p_organization_id),
+                    (SELECT max(j.created_at) FROM public.automation_jobs j
+                     WHERE j.organization_id = p_organization_id))
+$$;
+
+-- For the application: create an organization and become its admin (users cannot insert memberships
+-- into organizations they do not administer).
+CREATE OR REPLACE FUNCTION public.create_organization(p_name text, p_slug text)
+RETURNS uuid
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = '' AS $$
+DECLARE
+    v_user uuid := (SELECT auth.uid());
+    v_org uuid;
+BEGIN
+    IF v_user IS NULL THEN
+        RAISE EXCEPTION 'not authenticated' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    INSERT INTO public.organizations (name, slug, created_by) VALUES (p_name, p_slug, v_user) RETURNING id INTO v_org;
+    INSERT INTO public.organization_memberships (organization_id, user_id, role, status, accepted_at)
+    VALUES (v_org, v_user, 'admin', 'active', now());
+    RETURN v_org;
+END
+$$;
+
+-- Monitoring view from the runbook; security_invoker so it never bypasses RLS.
+CREATE OR REPLACE VIEW public.organization_stats WITH (security_invoker = true) AS
+SELECT o.id AS organization_id,
+       o.name,
+       o.slug,
+       o.plan,
+       o.is_default,
+       o.created_at,
+       (SELECT count(*) FROM public.organization_memberships m
+        WHERE m.organization_id = o.id AND m.status = 'active') AS active_members,
+       (SELECT count(*) FROM public.audit_reports r WHERE r.organization_id = o.id) AS total_reports,
+       (SELECT count(*) FROM public.automation_jobs j WHERE j.organization_id = o.id) AS total_jobs,
+       (SELECT count(*) FROM public.generated_automations g WHERE g.organization_id = o.id) AS total_automations,
+       (SELECT max(r.created_at) FROM public.audit_reports r WHERE r.organization_id = o.id) AS last_report_at
+FROM public.organizations o;
+
+-- ---------------------------------------------------------------------------------------------------
+-- Explicit grants (Supabase's default privileges would give anon everything on new objects).
+-- ---------------------------------------------------------------------------------------------------
+REVOKE ALL ON public.organizations, public.organization_memberships, public.organization_stats,
+    public.migration_progress FROM PUBLIC, anon, authenticated, service_role;
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.organizations, public.organization_memberships
+    TO authenticated, service_role;
+GRANT SELECT ON public.organization_stats TO authenticated, service_role;
+GRANT SELECT ON public.migration_progress TO service_role;
+
+REVOKE ALL ON FUNCTION public.default_organization_id(), public.user_organization_ids(),
+    public.user_writable_organization_ids(), public.user_admin_organization_ids(),
+    public.is_organization_member(uuid, uuid), public.is_organization_admin(uuid, uuid),
+    public.set_organization_id_from_user(), public.handle_new_user_organization(),
+    public.get_user_organizations(uuid), public.validate_organization_access(uuid, uuid, text),
+    public.create_organization_automation_job(uuid, uuid, text, uuid, jsonb),
+    public.get_organization_automation_jobs(uuid, text, integer, integer),
+    public.get_organization_usage_stats(uuid), public.create_organization(text, text)
+    FROM PUBLIC, anon, authenticated, service_role;
+-- Used by policies: the roles the policies apply to must be able to execute them.
+GRANT EXECUTE ON FUNCTION public.user_organization_ids(), public.user_writable_organization_ids(),
+    public.user_admin_organization_ids(), public.is_organization_member(uuid, uuid),
+    public.is_organization_admin(uuid, uuid), public.create_organization(text, text)
+    TO authenticated, service_role;
+GRANT EXECUTE ON FUNCTION public.default_organization_id() TO anon, authenticated, service_role;
+-- Workers (service role only).
+GRANT EXECUTE ON FUNCTION public.get_user_organizations(uuid), public.validate_organization_access(uuid, uuid, text),
+    public.create_organization_automation_job(uuid, uuid, text, uuid, jsonb),
+    public.get_organization_automation_jobs(uuid, text, integer, integer),
+    public.get_organization_usage_stats(uuid)
+    TO service_role;
+
+COMMIT;
+
+RESET lock_timeout;
+RESET statement_timeout;
+RESET client_min_messages;

@@ -1,0 +1,277 @@
+-- 20250904000002_add_organization_rls_policies.sql
+-- What: replaces the single-tenant (owner-based) policies on the tenant tables with organization-based
+--   policies, after saving the exact definition of every policy it removes (whatever its name), the RLS
+--   flags and the options of the views over tenant tables in public.multi_tenant_saved_objects, so that
+--   rollback-multi-tenant-organizations.sql can restore them. Adds the policies of organizations and
+--   organization_memberships, and makes views over tenant tables security_invoker (no RLS bypass).
+--   Policies evaluate the tenant set once per statement:
+--     organization_id = ANY (ARRAY(SELECT public.user_organization_ids()))
+--   over SECURITY DEFINER helpers with an empty search_path (no recursion through memberships' RLS).
+--   Roles: anon gets no tenant policy (sees nothing); service_role has BYPASSRLS and explicit FOR ALL
+--   policies; guests read, members and admins write, admins manage memberships.
+-- Locks: one short transaction; CREATE/DROP POLICY, ENABLE RLS and ALTER VIEW take brief ACCESS EXCLUSIVE
+--   locks on the tenant tables (catalog only). lock_timeout makes it fail fast and roll back entirely.
+-- Idempotent: the save is ON CONFLICT DO NOTHING and skips this file's own policies (prefix mt_),
+--   every policy is dropped IF EXISTS before being created, in the same transaction.
+
+SET lock_timeout = '3s';
+-- Catalog-only statements on the tenant tables (no scans, no rewrites): must be quick.
+SET statement_timeout = '60s';
+SET client_min_messages = warning;  -- hide the "does not exist, skipping" notices of IF EXISTS
+
+BEGIN;
+
+CREATE TABLE IF NOT EXISTS public.multi_tenant_saved_objects (
+    kind text NOT NULL,
+    table_name text NOT NULL,
+    object_name text NOT NULL,
+    restore_sql text NOT NULL,
+    original jsonb,
+    saved_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (kind, table_name, object_name)
+);
+REVOKE ALL ON public.multi_tenant_saved_objects FROM PUBLIC, anon, authenticated, service_role;
+
+-- Save the policies this file replaces, exactly as the catalog has them (names are not known in advance).
+INSERT INTO public.multi_tenant_saved_objects (kind, table_name, object_name, restore_sql, original)
+SELECT 'policy', p.tablename, p.policyname,
+       format('CREATE POLICY %I ON %I.%I AS %s FOR %s TO %s%s%s',
+              p.policyname, p.schemaname, p.tablename, p.permissive, p.cmd,
+              (SELECT string_agg(CASE WHEN r = 'public' THEN 'PUBLIC' ELSE quote_ident(r) END, ', ' ORDER BY o)
+               FROM unnest(p.roles) WITH ORDINALITY AS x (r, o)),
+              CASE WHEN p.qual IS NOT NULL THEN format(' USING (%s)', p.qual) ELSE '' END,
+              CASE WHEN p.with_check IS NOT NULL THEN format(' WITH CHECK (%s)', p.with_check) ELSE '' END),
+       to_jsonb(p)
+FROM pg_catalog.pg_policies p
+WHERE p.schemaname = 'public'
+  AND p.tablename IN ('profiles', 'audit_reports', 'automation_jobs', 'generated_automations', 'waitlist')
+  AND p.policyname NOT LIKE 'mt\_%'
+ON CONFLICT DO NOTHING;
+
+-- Save the RLS flags of the tenant tables.
+INSERT INTO public.multi_tenant_saved_objects (kind, table_name, object_name, restore_sql, original)
+SELECT 'rls', c.relname, c.relname,
+       format('ALTER TABLE public.%I %s ROW LEVEL SECURITY', c.relname,
+              CASE WHEN c.relrowsecurity THEN 'ENABLE' ELSE 'DISABLE' END),
+       jsonb_build_object('relrowsecurity', c.relrowsecurity, 'relforcerowsecurity', c.relforcerowsecurity)
+FROM pg_catalog.pg_class c
+WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
+  AND c.relname IN ('profiles', 'audit_reports', 'automation_jobs', 'generated_automations', 'waitlist')
+ON CONFLICT DO NOTHING;
+
+-- Save the options of every pre-existing view (in any non-system schema) that reads a tenant table.
+INSERT INTO public.multi_tenant_saved_objects (kind, table_name, object_name, restore_sql, original)
+SELECT DISTINCT 'view_options', v.oid::regclass::text, v.oid::regclass::text,
+       CASE WHEN opt.value IS NULL THEN format('ALTER VIEW %s RESET (security_invoker)', v.oid::regclass)
+            ELSE format('ALTER VIEW %s SET (security_invoker = %s)', v.oid::regclass, opt.value) END,
+       jsonb_build_object('reloptions', v.reloptions)
+FROM pg_catalog.pg_class v
+JOIN pg_catalog.pg_rewrite rw ON rw.ev_class = v.oid
+JOIN pg_catalog.pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
+                           AND d.refclassid = 'pg_class'::regclass
+JOIN pg_catalog.pg_class t ON t.oid = d.refobjid
+LEFT JOIN LATERAL (SELECT split_part(o, '=', 2) AS value FROM unnest(v.reloptions) o
+                   WHERE o LIKE 'security\_invoker=%') opt ON true
+WHERE v.relkind = 'v' AND t.relnamespace = 'public'::regnamespace
+  AND v.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+  AND t.relname IN ('profiles', 'audit_reports', 'automation_jobs', 'generated_automations', 'waitlist')
+  AND v.oid <> 'public.organization_stats'::regclass
+ON CONFLICT DO NOTHING;
+
+-- Drop the saved (single-tenant) policies.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT p.policyname, p.tablename FROM pg_catalog.pg_policies p
+             WHERE p.schemaname = 'public'
+               AND p.tablename IN ('profiles', 'audit_reports', 'automation_jobs', 'generated_automations',
+                                   'waitlist')
+               AND p.policyname NOT LIKE 'mt\_%'
+    LOOP
+        EXECUTE format('DROP POLICY %I ON public.%I', r.policyname, r.tablename);
+    END LOOP;
+END
+$$;
+
+-- Views over tenant tables must not bypass RLS.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT s.object_name FROM public.multi_tenant_saved_objects s WHERE s.kind = 'view_options' LOOP
+        EXECUTE format('ALTER VIEW %s SET (security_invoker = true)', r.object_name);
+    END LOOP;
+END
+$$;
+
+ALTER TABLE public.profiles ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.audit_reports ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.automation_jobs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.generated_automations ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.organizations ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.organization_memberships ENABLE ROW LEVEL SECURITY;
+
+-- ---------------------------------------------------------------------------------------------------
+-- profiles: members see the profiles of their organizations (and their own); a user edits only their own.
+-- ---------------------------------------------------------------------------------------------------
+DROP POLICY IF EXISTS mt_profiles_select ON public.profiles;
+CREATE POLICY mt_profiles_select ON public.profiles FOR SELECT TO authenticated
+    USING (organization_id = ANY (ARRAY(SELECT public.user_organization_ids())) OR id = (SELECT auth.uid()));
+DROP POLICY IF EXISTS mt_profiles_insert ON public.profiles;
+CREATE POLICY mt_profiles_insert ON public.profiles FOR INSERT TO authenticated
+    WITH CHECK (id = (SELECT auth.uid())
+                AND organization_id = ANY (ARRAY(SELECT public.user_organization_ids())));
+DROP POLICY IF EXISTS mt_profiles_update ON public.profiles;
+CREATE POLICY mt_profiles_update ON public.profiles FOR UPDATE TO authenticated
+    USING (id = (SELECT auth.uid()) AND organization_id = ANY (ARRAY(SELECT public.user_organization_ids())))
+    WITH CHECK (id = (SELECT auth.uid())
+                AND organization_id = ANY (ARRAY(SELECT public.user_organization_ids())));
+DROP POLICY IF EXISTS mt_profiles_delete ON public.profiles;
+CREATE POLICY mt_profiles_delete ON public.profiles FOR DELETE TO authenticated
+    USING (id = (SELECT auth.uid()) AND organization_id = ANY (ARRAY(SELECT public.user_organization_ids())));
+DROP POLICY IF EXISTS mt_profiles_service_role ON public.profiles;
+CREATE POLICY mt_profiles_service_role ON public.profiles FOR ALL TO service_role USING (true) WITH CHECK (true);
+
+-- ---------------------------------------------------------------------------------------------------
+-- audit_reports and automation_jobs: all active members read; admins and members write; new rows are
+-- the writer's own; nothing can be written into (or moved to) an organization one cannot write in.
+-- ---------------------------------------------------------------------------------------------------
+DROP POLICY IF EXISTS mt_audit_reports_select ON public.audit_reports;
+CREATE POLICY mt_audit_reports_select ON public.audit_reports FOR SELECT TO authenticated
+    USING (organization_id = ANY (ARRAY(SELECT public.user_organization_ids())));
+DROP POLICY IF EXISTS mt_audit_reports_insert ON public.audit_reports;
+CREATE POLICY mt_audit_reports_insert ON public.audit_reports FOR INSERT TO authenticated
+    WITH CHECK (organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids()))
+                AND user_id = (SELECT auth.uid()));
+DROP POLICY IF EXISTS mt_audit_reports_update ON public.audit_reports;
+CREATE POLICY mt_audit_reports_update ON public.audit_reports FOR UPDATE TO authenticated
+    USING (organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids())))
+    WITH CHECK (organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids())));
+DROP POLICY IF EXISTS mt_audit_reports_delete ON public.audit_reports;
+CREATE POLICY mt_audit_reports_delete ON public.audit_reports FOR DELETE TO authenticated
+    USING (organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids())));
+DROP POLICY IF EXISTS mt_audit_reports_service_role ON public.audit_reports;
+CREATE POLICY mt_audit_reports_service_role ON public.audit_reports FOR ALL TO service_role
+    USING (true) WITH CHECK (true);
+
+DROP POLICY IF EXISTS mt_automation_jobs_select ON public.automation_jobs;
+CREATE POLICY mt_automation_jobs_select ON public.automation_jobs FOR SELECT TO authenticated
+    USING (organization_id = ANY (ARRAY(SELECT public.user_organization_ids())));
+DROP POLICY IF EXISTS mt_automation_jobs_insert ON public.automation_jobs;
+CREATE POLICY mt_automation_jobs_insert ON public.automation_jobs FOR INSERT TO authenticated
+    WITH CHECK (organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids()))
+                AND user_id = (SELECT auth.uid()));
+DROP POLICY IF EXISTS mt_automation_jobs_update ON public.automation_jobs;
+CREATE POLICY mt_automation_jobs_update ON public.automation_jobs FOR UPDATE TO authenticated
+    USING (organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids())))
+    WITH CHECK (organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids())));
+DROP POLICY IF EXISTS mt_automation_jobs_delete ON public.automation_jobs;
+CREATE POLICY mt_automation_jobs_delete ON public.automation_jobs FOR DELETE TO authenticated
+    USING (organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids())));
+DROP POLICY IF EXISTS mt_automation_jobs_service_role ON public.automation_jobs;
+CREATE POLICY mt_automation_jobs_service_role ON public.automation_jobs FOR ALL TO service_role
+    USING (true) WITH CHECK (true);
+
+-- generated_automations: like jobs; a new or changed row must point at a job of the same organization.
+DROP POLICY IF EXISTS mt_generated_automations_select ON public.generated_automations;
+CREATE POLICY mt_generated_automations_select ON public.generated_automations FOR SELECT TO authenticated
+    USING (organization_id = ANY (ARRAY(SELECT public.user_organization_ids())));
+DROP POLICY IF EXISTS mt_generated_automations_insert ON public.generated_automations;
+CREATE POLICY mt_generated_automations_insert ON public.generated_automations FOR INSERT TO authenticated
+    WITH CHECK (organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids()))
+                AND EXISTS (SELECT 1 FROM public.automation_jobs j
+                            WHERE j.id = job_id AND j.organization_id = generated_automations.organization_id));
+DROP POLICY IF EXISTS mt_generated_automations_update ON public.generated_automations;
+CREATE POLICY mt_generated_automations_update ON public.generated_automations FOR UPDATE TO authenticated
+    USING (organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids())))
+    WITH CHECK (organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids()))
+                AND EXISTS (SELECT 1 FROM public.automation_jobs j
+                            WHERE j.id = job_id AND j.organization_id = generated_automations.organization_id));
+DROP POLICY IF EXISTS mt_generated_automations_delete ON public.generated_automations;
+CREATE POLICY mt_generated_automations_delete ON public.generated_automations FOR DELETE TO authenticated
+    USING (organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids())));
+DROP POLICY IF EXISTS mt_generated_automations_service_role ON public.generated_automations;
+CREATE POLICY mt_generated_automations_service_role ON public.generated_automations FOR ALL TO service_role
+    USING (true) WITH CHECK (true);
+
+-- waitlist (optional): admins of the organization see its entries, a member sees their own entry;
+-- anyone may still join (anonymous entries land in the default organization).
+DO $$
+BEGIN
+    IF to_regclass('public.waitlist') IS NULL THEN
+        RETURN;
+    END IF;
+    ALTER TABLE public.waitlist ENABLE ROW LEVEL SECURITY;
+    DROP POLICY IF EXISTS mt_waitlist_select ON public.waitlist;
+    CREATE POLICY mt_waitlist_select ON public.waitlist FOR SELECT TO authenticated
+        USING (organization_id = ANY (ARRAY(SELECT public.user_organization_ids()))
+               AND (user_id = (SELECT auth.uid())
+                    OR organization_id = ANY (ARRAY(SELECT public.user_admin_organization_ids()))));
+    DROP POLICY IF EXISTS mt_waitlist_insert ON public.waitlist;
+    CREATE POLICY mt_waitlist_insert ON public.waitlist FOR INSERT TO authenticated
+        WITH CHECK (organization_id = ANY (ARRAY(SELECT public.user_organization_ids()))
+                    AND (user_id IS NULL OR user_id = (SELECT auth.uid())));
+    DROP POLICY IF EXISTS mt_waitlist_anon_insert ON public.waitlist;
+    CREATE POLICY mt_waitlist_anon_insert ON public.waitlist FOR INSERT TO anon
+        WITH CHECK (user_id IS NULL AND organization_id = (SELECT public.default_organization_id()));
+    DROP POLICY IF EXISTS mt_waitlist_update ON public.waitlist;
+    CREATE POLICY mt_waitlist_update ON public.waitlist FOR UPDATE TO authenticated
+        USING (organization_id = ANY (ARRAY(SELECT public.user_admin_organization_ids())))
+        WITH CHECK (organization_id = ANY (ARRAY(SELECT public.user_admin_organization_ids())));
+    DROP POLICY IF EXISTS mt_waitlist_delete ON public.waitlist;
+    CREATE POLICY mt_waitlist_delete ON public.waitlist FOR DELETE TO authenticated
+        USING (organization_id = ANY (ARRAY(SELECT public.user_admin_organization_ids())));
+    DROP POLICY IF EXISTS mt_waitlist_service_role ON public.waitlist;
+    CREATE POLICY mt_waitlist_service_role ON public.waitlist FOR ALL TO service_role USING (true) WITH CHECK (true);
+END
+$$;
+
+-- ---------------------------------------------------------------------------------------------------
+-- organizations: members see theirs; admins update them; the default organization cannot be deleted.
+-- New organizations are created through public.create_organization() (creator becomes admin).
+-- ---------------------------------------------------------------------------------------------------
+DROP POLICY IF EXISTS mt_organizations_select ON public.organizations;
+CREATE POLICY mt_organizations_select ON public.organizations FOR SELECT TO authenticated
+    USING (id = ANY (ARRAY(SELECT public.user_organization_ids())));
+DROP POLICY IF EXISTS mt_organizations_update ON public.organizations;
+CREATE POLICY mt_organizations_update ON public.organizations FOR UPDATE TO authenticated
+    USING (id = ANY (ARRAY(SELECT public.user_admin_organization_ids())))
+    WITH CHECK (id = ANY (ARRAY(SELECT public.user_admin_organization_ids())));
+DROP POLICY IF EXISTS mt_organizations_delete ON public.organizations;
+CREATE POLICY mt_organizations_delete ON public.organizations FOR DELETE TO authenticated
+    USING (id = ANY (ARRAY(SELECT public.user_admin_organization_ids())) AND NOT is_default);
+DROP POLICY IF EXISTS mt_organizations_service_role ON public.organizations;
+CREATE POLICY mt_organizations_service_role ON public.organizations FOR ALL TO service_role
+    USING (true) WITH CHECK (true);
+
+-- ---------------------------------------------------------------------------------------------------
+-- organization_memberships: a user sees their own memberships and those of their organizations; only
+-- admins add, change or remove memberships of their organization (so nobody can add themselves to an
+-- organization or raise their own role); a user may leave an organization. The helpers are SECURITY
+-- DEFINER, so these policies never query organization_memberships under RLS (no recursion).
+-- ---------------------------------------------------------------------------------------------------
+DROP POLICY IF EXISTS mt_organization_memberships_select ON public.organization_memberships;
+CREATE POLICY mt_organization_memberships_select ON public.organization_memberships FOR SELECT TO authenticated
+    USING (user_id = (SELECT auth.uid())
+           OR organization_id = ANY (ARRAY(SELECT public.user_organization_ids())));
+DROP POLICY IF EXISTS mt_organization_memberships_insert ON public.organization_memberships;
+CREATE POLICY mt_organization_memberships_insert ON public.organization_memberships FOR INSERT TO authenticated
+    WITH CHECK (organization_id = ANY (ARRAY(SELECT public.user_admin_organization_ids())));
+DROP POLICY IF EXISTS mt_organization_memberships_update ON public.organization_memberships;
+CREATE POLICY mt_organization_memberships_update ON public.organization_memberships FOR UPDATE TO authenticated
+    USING (organization_id = ANY (ARRAY(SELECT public.user_admin_organization_ids())))
+    WITH CHECK (organization_id = ANY (ARRAY(SELECT public.user_admin_organization_ids())));
+DROP POLICY IF EXISTS mt_organization_memberships_delete ON public.organization_memberships;
+CREATE POLICY mt_organization_memberships_delete ON public.organization_memberships FOR DELETE TO authenticated
+    USING (organization_id = ANY (ARRAY(SELECT public.user_admin_organization_ids()))
+           OR user_id = (SELECT auth.uid()));
+DROP POLICY IF EXISTS mt_organization_memberships_service_role ON public.organization_memberships;
+CREATE POLICY mt_organization_memberships_service_role ON public.organization_memberships FOR ALL
+    TO service_role USING (true) WITH CHECK (true);
+
+COMMIT;
+
+RESET lock_timeout;
+RESET statement_timeout;
+RESET client_min_messages;

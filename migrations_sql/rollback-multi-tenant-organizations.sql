@@ -1,0 +1,131 @@
+-- rollback-multi-tenant-organizations.sql
+-- What: removes every object added by 20250904000001..3 and restores the pre-migration schema exactly:
+--   the organization policies are dropped and the original policies re-created from the definitions
+--   0002 saved (public.multi_tenant_saved_objects), with the original RLS flags and view options; the
+--   triggers, functions, procedures, view, organization_id columns (with their foreign keys, checks and
+--   indexes), organization_memberships and organizations are dropped. All original rows stay intact.
+--   WARNING: organization data (organizations, memberships, row assignments) is lost.
+--   public.migration_progress is kept as history; its rows are marked rolled_back so that a later
+--   forward run of ...000003 starts the backfill afresh.
+-- Locks: one short transaction; DROP COLUMN / DROP POLICY / DROP TRIGGER take brief ACCESS EXCLUSIVE locks
+--   (catalog only: DROP COLUMN does not rewrite the table). lock_timeout makes it fail fast and roll back.
+-- Idempotent: everything is IF EXISTS or guarded by catalog checks; re-running after success is a no-op.
+
+-- squawk-ignore-file ban-drop-function, ban-drop-column, ban-drop-table, ban-drop-view
+-- Justification: dropping exactly the functions, columns, tables and view that 20250904000001..3 added is
+-- the purpose of this rollback; no pre-migration object is dropped (the fingerprint test proves it).
+
+SET lock_timeout = '3s';
+-- Catalog-only statements: anything slower than this means something is wrong; fail and retry later.
+SET statement_timeout = '60s';
+SET client_min_messages = warning;  -- hide the "does not exist, skipping" notices of IF EXISTS
+
+BEGIN;
+
+-- 1. Organization policies (prefix mt_) on the tenant tables.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT p.policyname, p.tablename FROM pg_catalog.pg_policies p
+             WHERE p.schemaname = 'public'
+               AND p.tablename IN ('profiles', 'audit_reports', 'automation_jobs', 'generated_automations',
+                                   'waitlist')
+               AND p.policyname LIKE 'mt\_%'
+    LOOP
+        EXECUTE format('DROP POLICY %I ON public.%I', r.policyname, r.tablename);
+    END LOOP;
+END
+$$;
+
+-- 2. The saved policies, RLS flags and view options, exactly as they were.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    IF to_regclass('public.multi_tenant_saved_objects') IS NULL THEN
+        RETURN;
+    END IF;
+    FOR r IN EXECUTE 'SELECT kind, table_name, object_name, restore_sql FROM public.multi_tenant_saved_objects
+                      ORDER BY kind, table_name, object_name'
+    LOOP
+        CONTINUE WHEN r.kind IN ('policy', 'rls') AND to_regclass(format('public.%I', r.table_name)) IS NULL;
+        CONTINUE WHEN r.kind = 'view_options' AND to_regclass(r.object_name) IS NULL;
+        CONTINUE WHEN r.kind = 'policy' AND EXISTS (
+            SELECT 1 FROM pg_catalog.pg_policies p
+            WHERE p.schemaname = 'public' AND p.tablename = r.table_name AND p.policyname = r.object_name);
+        EXECUTE r.restore_sql;
+    END LOOP;
+END
+$$;
+
+-- 3. Triggers.
+DROP TRIGGER IF EXISTS on_auth_user_created_add_membership ON auth.users;
+DROP TRIGGER IF EXISTS set_profiles_organization_id ON public.profiles;
+DROP TRIGGER IF EXISTS set_audit_reports_organization_id ON public.audit_reports;
+DROP TRIGGER IF EXISTS set_automation_jobs_organization_id ON public.automation_jobs;
+DROP TRIGGER IF EXISTS set_generated_automations_organization_id ON public.generated_automations;
+DO $$
+BEGIN
+    IF to_regclass('public.waitlist') IS NOT NULL THEN
+        DROP TRIGGER IF EXISTS set_waitlist_organization_id ON public.waitlist;
+    END IF;
+END
+$$;
+
+-- 4. View, procedures and functions.
+DROP VIEW IF EXISTS public.organization_stats;
+DROP PROCEDURE IF EXISTS public.mt_prepare_data_migration();
+DROP PROCEDURE IF EXISTS public.mt_backfill_organization_ids(numeric);
+DROP PROCEDURE IF EXISTS public.mt_finalize_organization_columns();
+DROP FUNCTION IF EXISTS public.mt_exec_with_lock_retry(text, integer);
+DROP FUNCTION IF EXISTS public.create_organization(text, text);
+DROP FUNCTION IF EXISTS public.get_organization_usage_stats(uuid);
+DROP FUNCTION IF EXISTS public.get_organization_automation_jobs(uuid, text, integer, integer);
+DROP FUNCTION IF EXISTS public.create_organization_automation_job(uuid, uuid, text, uuid, jsonb);
+DROP FUNCTION IF EXISTS public.validate_organization_access(uuid, uuid, text);
+DROP FUNCTION IF EXISTS public.get_user_organizations(uuid);
+DROP FUNCTION IF EXISTS public.handle_new_user_organization();
+DROP FUNCTION IF EXISTS public.set_organization_id_from_user();
+DROP FUNCTION IF EXISTS public.is_organization_admin(uuid, uuid);
+DROP FUNCTION IF EXISTS public.is_organization_member(uuid, uuid);
+
+-- 5. organization_id columns (their foreign keys, NOT NULL checks and indexes go with them).
+ALTER TABLE public.profiles DROP COLUMN IF EXISTS organization_id;
+ALTER TABLE public.audit_reports DROP COLUMN IF EXISTS organization_id;
+ALTER TABLE public.automation_jobs DROP COLUMN IF EXISTS organization_id;
+ALTER TABLE public.generated_automations DROP COLUMN IF EXISTS organization_id;
+DO $$
+BEGIN
+    IF to_regclass('public.waitlist') IS NOT NULL THEN
+        ALTER TABLE public.waitlist DROP COLUMN IF EXISTS organization_id;
+    END IF;
+END
+$$;
+
+-- 6. The new tables (with their policies), then the helpers those policies used.
+DROP TABLE IF EXISTS public.organization_memberships;
+DROP TABLE IF EXISTS public.organizations;
+DROP FUNCTION IF EXISTS public.user_admin_organization_ids();
+DROP FUNCTION IF EXISTS public.user_writable_organization_ids();
+DROP FUNCTION IF EXISTS public.user_organization_ids();
+DROP FUNCTION IF EXISTS public.default_organization_id();
+DROP TABLE IF EXISTS public.multi_tenant_saved_objects;
+
+-- 7. Progress history: keep it, but make the next forward run start afresh.
+DO $$
+BEGIN
+    IF to_regclass('public.migration_progress') IS NOT NULL THEN
+        UPDATE public.migration_progress
+        SET status = 'rolled_back', updated_at = now(),
+            detail = 'rolled back at ' || now()::text || coalesce(' (was ' || status || ')', '')
+        WHERE status <> 'rolled_back';
+    END IF;
+END
+$$;
+
+COMMIT;
+
+RESET lock_timeout;
+RESET statement_timeout;
+RESET client_min_messages;
