@@ -186,14 +186,23 @@ def private_redis(tmp_path):
         process.kill()
 
 
+def use_broker(app, url):
+    """Point this process's Celery app at another broker, dropping pooled connections to the old one."""
+    import kombu.pools
+
+    kombu.pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None
+    app.conf.broker_url = url
+
+
 def test_redis_down_says_the_queue_is_unavailable(migrated_prereqs, oncall, private_redis):
     from controlpanel.celery import app
 
     run = migrated_prereqs
     port, process = private_redis
     original = app.conf.broker_url
-    app.conf.broker_url = f"redis://127.0.0.1:{port}/0"
-    app.pool.force_close_all()
+    use_broker(app, f"redis://127.0.0.1:{port}/0")
     try:
         process.send_signal(signal.SIGTERM)  # Redis stops
         process.wait(10)
@@ -202,15 +211,14 @@ def test_redis_down_says_the_queue_is_unavailable(migrated_prereqs, oncall, priv
             engine.start_step(run, "step1.schema", oncall, confirm_target=run.target.name)
         assert time.monotonic() - started < 15
     finally:
-        app.conf.broker_url = original
-        app.pool.force_close_all()
+        use_broker(app, original)
     step = run.steps.get(key="step1.schema")
     assert step.status == "pending"  # not left queued forever
     assert step.attempts.get().status == "failed"
 
 
 def test_killed_worker_interrupts_the_backfill_and_resume_loses_nothing(
-        transactional_db, oncall, target_factory, worker_factory, settings, big_template):
+        transactional_db, oncall, target_factory, celery_worker, settings, big_template):
     target = target_factory(template=big_template)
     target_sql(target, f"ALTER DATABASE {dsn_for(target).rsplit('/', 1)[1]} SET migration.batch_size = 300")
     before = dict(target_sql(target, "SELECT 'audit_reports', count(*) FROM public.audit_reports UNION ALL "
@@ -224,11 +232,8 @@ def test_killed_worker_interrupts_the_backfill_and_resume_loses_nothing(
     attempt = running_attempt(run, "step1.data")
     wait_until(lambda: (Attempt.objects.get(pk=attempt.pk).progress.get("backfill") or {}).get("rows_done", 0) > 0,
                message="backfill progress")
-    worker_pids = [int(p) for p in subprocess.run(["pgrep", "-f", "celery -A controlpanel worker"],
-                                                 capture_output=True, text=True).stdout.split()]
-    # kill -9 the pool process running the step (the child whose heartbeat thread writes this attempt)
-    pool_children = [p for p in worker_pids if _is_pool_child(p)]
-    for pid in pool_children:
+    # kill -9 this session's pool processes (one of them runs the step and its heartbeat)
+    for pid in celery_worker.child_pids():
         os.kill(pid, signal.SIGKILL)
 
     settings.STEP_STALE_AFTER_SECONDS = 3
@@ -251,13 +256,3 @@ def test_killed_worker_interrupts_the_backfill_and_resume_loses_nothing(
     assert after == before
     assert target_sql(target, "SELECT count(*) FROM public.audit_reports WHERE organization_id IS NULL") == [(0,)]
     assert Run.objects.get(pk=run.pk).steps.get(key="step1.data").attempts.count() == 2
-
-
-def _is_pool_child(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            ppid = int(next(line for line in fh if line.startswith("PPid:")).split()[1])
-        with open(f"/proc/{ppid}/cmdline", "rb") as fh:
-            return b"celery" in fh.read()
-    except (FileNotFoundError, StopIteration):
-        return False
