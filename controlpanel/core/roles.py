@@ -50,9 +50,9 @@ def perm(codename: str) -> str:
 
 
 # Admin configuration leads may change (targets, commands, schedules, contacts); apps are matched by label.
-LEAD_ADMIN_APPS = ("targets", "runs", "django_celery_beat", "support", "evidence")
+LEAD_ADMIN_APPS = ("targets", "runs", "django_celery_beat", "support", "evidence", "monitoring", "leads")
 LEAD_ADMIN_MODELS = {"target", "stepcommand", "contact", "escalationlevel", "periodictask", "intervalschedule",
-                     "crontabschedule", "notificationchannel", "healththreshold"}
+                     "crontabschedule", "notificationchannel", "healththreshold", "postmigrationtask"}
 
 
 def ensure_roles() -> dict[str, Group]:

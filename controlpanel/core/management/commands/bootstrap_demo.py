@@ -41,6 +41,14 @@ class Command(BaseCommand):
         else:
             self.stdout.write("Demo target already present: left as it is.")
         from controlpanel.core.schedules import ensure_schedules
+        from controlpanel.monitoring.schedules import ensure_monitoring_schedules
+        from controlpanel.monitoring.tasks import enqueue_health_checks
 
         ensure_schedules()
+        ensure_monitoring_schedules()
+        # A first health check waits in Redis and runs as soon as the worker starts: charts have a point at once.
+        try:
+            enqueue_health_checks()
+        except Exception as exc:  # the broker is checked by `make services`; never fail set-up over it
+            self.stderr.write(f"Could not queue the first health check: {type(exc).__name__}")
         self.stdout.write(self.style.SUCCESS("Demo ready."))

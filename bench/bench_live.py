@@ -1,0 +1,151 @@
+"""Live-progress path: 100 viewers polling a running step's fragment every 2 s for 60 s.
+
+Builds a throwaway control database with a run whose backfill step is "running" (progress, locks and 200
+log lines, as a real step has), serves it with gunicorn as `make up` does, and drives it with locust.
+Prints p50/p95 of the fragment, and the control DB queries per poll measured in-process with 10 and 200 log
+lines (constant means the poll does not grow with the log).
+
+    python bench/bench_live.py [--users 100] [--seconds 60]
+"""
+
+import argparse
+import csv
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DB_NAME = "cp_bench_live"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def setup_django():
+    os.environ["CONTROL_DB_NAME"] = DB_NAME
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlpanel.settings")
+    import django
+
+    django.setup()
+
+
+def psql(sql: str) -> None:
+    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", sql], check=True)
+
+
+def build_control_db():
+    psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+    psql(f"CREATE DATABASE {DB_NAME}")
+    setup_django()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from django.contrib.auth.models import User
+    from django.utils import timezone
+
+    from controlpanel.core import roles
+    from controlpanel.runs.models import Attempt, Run, StepEvent, StepRun
+    from controlpanel.targets.models import Target
+
+    group = roles.ensure_roles()[roles.ONCALL]
+    user = User.objects.create_user("viewer", password="viewer-bench-pass")
+    user.groups.add(group)
+    target = Target.objects.create(name="bench", environment="demo", dsn_env_var="BENCH_UNUSED_DSN")
+    run = Run.objects.create(target=target, created_by=user, bundle_dir=str(ROOT / "migrations_sql"), checksums={})
+    step = StepRun.objects.create(run=run, key="step1.data", status="running", started_at=timezone.now())
+    attempt = Attempt.objects.create(
+        step=step, number=1, requested_by=user, status="running", worker="bench@host", backend_pid=4242,
+        started_at=timezone.now(), heartbeat_at=timezone.now(),
+        progress={"statement": "[10/83] CALL public.mt_backfill_organization_ids(0.03125)",
+                  "backfill": {"tables": [{"table": t, "rows_total": 1000000, "rows_done": 400000, "status": "running"}
+                                          for t in ("audit_reports", "automation_jobs", "profiles")],
+                               "rows_done": 1200000, "rows_total": 3000000, "rate": 41000.0, "eta_seconds": 44},
+                  "locks": {"waiting": [], "blocked_by_migration": [], "longest_wait_seconds": 0.0,
+                            "held": [{"lock": "relation", "mode": "RowExclusiveLock", "granted": True,
+                                      "relation": "audit_reports"}]}},
+    )
+    return user, run, step, attempt, StepEvent
+
+
+def queries_per_poll(user, run, attempt, StepEvent) -> dict:
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    client.force_login(user)
+    url = f"/runs/{run.pk}/steps/step1.data/live/"
+    counts = {}
+    for lines in (10, 200):
+        StepEvent.objects.filter(attempt=attempt).delete()
+        StepEvent.objects.bulk_create(StepEvent(attempt=attempt, kind="statement", message=f"[{i}] UPDATE batch {i}")
+                                      for i in range(lines))
+        client.get(url)  # warm
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(url, HTTP_HX_REQUEST="true")
+        assert response.status_code == 200
+        counts[lines] = len(captured)
+    return counts
+
+
+def run_locust(run, users: int, seconds: int) -> dict:
+    port = free_port()
+    env = dict(os.environ, CONTROL_DB_NAME=DB_NAME, WEB_PORT=str(port))
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "controlpanel.wsgi", "--bind", f"127.0.0.1:{port}",
+                               "--workers", "2", "--threads", "8", "--log-level", "warning"], cwd=ROOT, env=env)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        with tempfile.TemporaryDirectory() as tmp:
+            prefix = Path(tmp) / "live"
+            subprocess.run(
+                [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locust_live.py"), "--headless",
+                 "-u", str(users), "-r", str(max(users // 5, 1)), "-t", f"{seconds}s", "--host",
+                 f"http://127.0.0.1:{port}", "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING"],
+                # locust exits non-zero when any request failed: the failures are counted and printed below
+                cwd=ROOT, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                env=dict(env, BENCH_FRAGMENT_PATH=f"/runs/{run.pk}/steps/step1.data/live/", BENCH_USER="viewer",
+                         BENCH_PASSWORD="viewer-bench-pass"),
+            )
+            with open(f"{prefix}_stats.csv") as fh:
+                rows = {row["Name"]: row for row in csv.DictReader(fh)}
+        return rows["live fragment"]
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--seconds", type=int, default=60)
+    args = parser.parse_args()
+    user, run, step, attempt, StepEvent = build_control_db()
+    counts = queries_per_poll(user, run, attempt, StepEvent)
+    stats = run_locust(run, args.users, args.seconds)
+    from django.db import connections
+
+    connections.close_all()
+    psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+    print(f"live fragment, {args.users} viewers every 2 s for {args.seconds} s")
+    print(f"  requests {stats['Request Count']}  failures {stats['Failure Count']}  "
+          f"rate {float(stats['Requests/s']):.1f}/s")
+    print(f"  p50 {stats['50%']} ms   p95 {stats['95%']} ms   p99 {stats['99%']} ms   (aim: p95 < 50 ms)")
+    print(f"  control DB queries per poll: {counts[10]} with 10 log lines, {counts[200]} with 200 "
+          f"(ratio {counts[200] / counts[10]:.2f}; constant = 1.00)")
+
+
+if __name__ == "__main__":
+    main()
