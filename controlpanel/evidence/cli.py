@@ -1,0 +1,51 @@
+"""`manage.py runbook report RUN [--json]`: the run's scorecard with its figures (exit 1 if a line is not met)."""
+
+import json
+
+from django.core.management.base import CommandError
+
+from controlpanel.runs.models import Run
+
+from .reconcile import size_growth
+from .scorecard import build_scorecard, evidence_context, size_budget_percent, validation_categories
+
+
+def add_arguments(parser):
+    parser.add_argument("run", type=int)
+    parser.add_argument("--json", action="store_true")
+
+
+def report(run) -> dict:
+    ctx = evidence_context(run)
+    before, after = ctx["before"], ctx["after"]
+    return {
+        "run": run.pk,
+        "target": run.target.name,
+        "status": run.status,
+        "scorecard": build_scorecard(run, ctx),
+        "reconciliation": ctx["reconciliation"],
+        "validation": validation_categories(run),
+        "growth": size_growth(before.data, after.data, size_budget_percent()) if before and after else None,
+        "reports": {kind: ({"passed": r.passed, "collected_at": r.collected_at.isoformat(), "error": r.error,
+                            "seconds": r.seconds} if r else None)
+                    for kind, r in ((k, ctx[k]) for k in ("rls_audit", "probes", "sla", "indexes"))},
+    }
+
+
+def handle(command, options) -> int:
+    try:
+        run = Run.objects.select_related("target").get(pk=options["run"])
+    except Run.DoesNotExist:
+        raise CommandError(f"no run {options['run']}") from None
+    data = report(run)
+    if options["json"]:
+        command.stdout.write(json.dumps(data, indent=2, default=str))
+    else:
+        command.stdout.write(f"run {run.pk} on {run.target.name}: success criteria")
+        section = None
+        for line in data["scorecard"]:
+            if line["section"] != section:
+                section = line["section"]
+                command.stdout.write(f"  {section}")
+            command.stdout.write(f"    [{line['status']:<12}] {line['criterion']}")
+    return 1 if any(line["status"] == "not_met" for line in data["scorecard"]) else 0

@@ -1,0 +1,85 @@
+"""Gathering evidence from a run's target into the control DB (called by tasks, receivers and the CLI)."""
+
+import logging
+import time
+
+import psycopg
+from django.utils import timezone
+
+from controlpanel.targets import tenancy
+from controlpanel.targets.connection import TargetUnavailable, connect, target_connection
+
+from .impersonation import error_text
+from .models import EvidenceReport, Snapshot
+from .probes import run_isolation_probes
+from .rls_audit import audit_rls, blocking, policy_coverage
+from .snapshots import collect_snapshot
+from .timing import index_usage, measure_sla
+
+log = logging.getLogger(__name__)
+APP = "controlpanel-evidence"
+
+
+def take_snapshot(run, label: str, attempt=None) -> Snapshot:
+    with target_connection(run.target, application_name=APP) as conn:
+        data = collect_snapshot(conn)
+    return Snapshot.objects.create(run=run, label=label, attempt=attempt, data=data)
+
+
+def _rls(conn) -> tuple[bool | None, dict]:
+    findings = audit_rls(conn)
+    return not blocking(findings), {"findings": [f.as_dict() for f in findings], "blocking": len(blocking(findings)),
+                                    "coverage": policy_coverage(conn)}
+
+
+def _probes(conn) -> tuple[bool | None, dict]:
+    matrix = run_isolation_probes(conn)
+    return (None if matrix.setup.get("error") else matrix.passed), matrix.as_dict()
+
+
+def _sla(conn) -> tuple[bool | None, dict]:
+    result = measure_sla(conn)
+    return (None if result.get("error") else result["passed"]), result
+
+
+def _indexes(conn) -> tuple[bool | None, dict]:
+    result = index_usage(conn, tenancy.tenant_tables(conn))
+    return result["passed"], result
+
+
+# Order matters: the SLA timing runs before the index usage is read, so its scans are counted.
+COLLECTORS = (
+    (EvidenceReport.Kind.RLS_AUDIT, _rls),
+    (EvidenceReport.Kind.PROBES, _probes),
+    (EvidenceReport.Kind.SLA, _sla),
+    (EvidenceReport.Kind.INDEXES, _indexes),
+)
+
+
+def collect_evidence(run, kinds=None) -> list[EvidenceReport]:
+    """Runs each collector on one target connection; a failing collector is stored with its error."""
+    reports = []
+    try:
+        conn = connect(run.target, application_name=APP)
+    except TargetUnavailable as exc:
+        return [EvidenceReport.objects.create(run=run, kind=kind, passed=None, error=str(exc))
+                for kind, _ in COLLECTORS if kinds is None or kind in kinds]
+    try:
+        for kind, collector in COLLECTORS:
+            if kinds is not None and kind not in kinds:
+                continue
+            started = time.monotonic()
+            try:
+                passed, data = collector(conn)
+                error = data.get("error") or (data.get("setup") or {}).get("error") or ""
+            except psycopg.Error as exc:
+                log.warning("evidence %s failed on run %s: %s", kind, run.pk, error_text(exc))
+                passed, data, error = None, {}, error_text(exc)
+            reports.append(EvidenceReport.objects.create(
+                run=run, kind=kind, passed=passed, error=error, data=data, collected_at=timezone.now(),
+                seconds=round(time.monotonic() - started, 3)))
+            if conn.closed:
+                break
+    finally:
+        conn.close()
+    return reports

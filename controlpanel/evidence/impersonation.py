@@ -1,0 +1,46 @@
+"""Acting as an API role on a target, inside a transaction that is always rolled back.
+
+Everything the probes and the SLA timing do happens between ``rolled_back(conn)`` and its end: the
+transaction is rolled back whatever happened, so nothing is ever left behind on the target. Each probe
+runs in its own savepoint (``as_role``), so one failing probe neither aborts nor hides the others.
+"""
+
+import json
+from contextlib import contextmanager
+
+from psycopg import sql
+
+PROBE_STATEMENT_TIMEOUT = "30s"
+
+
+@contextmanager
+def rolled_back(conn):
+    """A transaction that is rolled back at the end (a savepoint if one is already open)."""
+    with conn.transaction(force_rollback=True):
+        conn.execute(f"SET LOCAL statement_timeout = '{PROBE_STATEMENT_TIMEOUT}'")
+        conn.execute("SET LOCAL lock_timeout = '2s'")
+        yield conn
+
+
+@contextmanager
+def as_role(conn, role: str, user_id=None):
+    """A savepoint in which the session is `role` with the JWT claims of `user_id` (always rolled back)."""
+    with conn.transaction(force_rollback=True):
+        conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
+        claims = {"role": role}
+        if user_id is not None:
+            claims["sub"] = str(user_id)
+        conn.execute("SELECT set_config('request.jwt.claims', %s, true), set_config('request.jwt.claim.sub', '', true)",
+                     (json.dumps(claims),))
+        yield conn
+
+
+def error_text(exc) -> str:
+    """A one-line error with its SQLSTATE (never a DSN: errors from statements do not carry it)."""
+    state = getattr(getattr(exc, "diag", None), "sqlstate", None) or ""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"{state} {message}".strip()
+
+
+def sqlstate(exc) -> str:
+    return getattr(getattr(exc, "diag", None), "sqlstate", None) or ""

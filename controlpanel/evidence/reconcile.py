@@ -1,0 +1,98 @@
+"""Reconciliation of two snapshots: no row lost, no row without an organization, every user a member.
+
+Pure functions over snapshot dicts (``snapshots.collect_snapshot``); every difference names the rows
+(ids, a limited sample) and not only a number.
+"""
+
+from controlpanel.targets.catalog import diff_fingerprints
+
+from .snapshots import IDENTITY_SAMPLE
+
+
+def _missing_and_added(before: dict, after: dict) -> dict:
+    """Which ids disappeared or appeared: exact when both snapshots kept the ids, else per bucket."""
+    if "ids" in before and "ids" in after:
+        old, new = set(before["ids"]), set(after["ids"])
+        lost, added = sorted(old - new), sorted(new - old)
+        return {"exact": True, "lost": lost[:IDENTITY_SAMPLE], "lost_count": len(lost),
+                "added": added[:IDENTITY_SAMPLE], "added_count": len(added)}
+    old, new = before.get("buckets", {}), after.get("buckets", {})
+    differing = sorted(b for b in set(old) | set(new) if old.get(b) != new.get(b))
+    return {"exact": False, "differing_id_prefixes": [
+        {"prefix": b, "before": (old.get(b) or [0])[0], "after": (new.get(b) or [0])[0]} for b in differing[:50]]}
+
+
+def compare_counts(before: dict, after: dict) -> list[dict]:
+    """Per table: counts before/after and, when they or the identities differ, which rows."""
+    rows = []
+    for table in sorted(before["counts"]):
+        b = before["counts"][table]
+        a = after["counts"].get(table)
+        row = {"table": table, "before": b, "after": a, "difference": None if a is None else a - b}
+        same_ids = before["identities"].get(table, {}).get("buckets") == \
+            after.get("identities", {}).get(table, {}).get("buckets")
+        row["unchanged"] = a == b and same_ids
+        if not row["unchanged"] and a is not None:
+            row["rows"] = _missing_and_added(before["identities"][table], after["identities"][table])
+        if a is None:
+            row["rows"] = {"exact": True, "lost_count": b, "lost": [], "note": "table missing after"}
+        rows.append(row)
+    return rows
+
+
+def reconcile(before: dict, after: dict) -> dict:
+    """The reconciliation verdict between the 'before' and 'after' snapshots (see module docstring)."""
+    counts = compare_counts(before, after)
+    tenancy = after.get("tenancy") or {}
+    orphans = {t: v for t, v in (tenancy.get("rows_without_organization") or {}).items()
+               if v["count"] or v.get("dangling", {}).get("count")}
+    checks = [
+        {"check": "every table's row count and identities unchanged",
+         "passed": all(r["unchanged"] for r in counts),
+         "detail": [r for r in counts if not r["unchanged"]]},
+    ]
+    if tenancy:
+        checks += [
+            {"check": "no tenant row without an organization", "passed": not orphans, "detail": orphans},
+            {"check": "every user has an organization membership",
+             "passed": tenancy["users_without_membership"]["count"] == 0,
+             "detail": tenancy["users_without_membership"]},
+            {"check": "every user has an active membership",
+             "passed": tenancy["users_without_active_membership"]["count"] == 0,
+             "detail": tenancy["users_without_active_membership"]},
+        ]
+    else:
+        checks.append({"check": "organizations exist after the migration", "passed": False,
+                       "detail": "the 'after' snapshot has no organizations table"})
+    return {
+        "passed": all(c["passed"] for c in checks),
+        "checks": checks,
+        "counts": counts,
+        "distribution": tenancy.get("distribution", []),
+        "assessment": {"before": before.get("assessment"), "after": after.get("assessment")},
+    }
+
+
+def compare_schema(before: dict, after: dict) -> list[str]:
+    """Schema differences (e.g. the exact-rollback proof: empty between 'before' and 'after_rollback')."""
+    return diff_fingerprints(before.get("fingerprint", {}), after.get("fingerprint", {}))
+
+
+def size_growth(before: dict, after: dict, budget_percent: float) -> dict:
+    """Database and per-table size growth against the budget (the runbook's "< 10 % for schema changes")."""
+    def pct(b, a):
+        return round((a - b) * 100.0 / b, 2) if b else None
+
+    database = {"before": before["database_size"], "after": after["database_size"],
+                "growth_percent": pct(before["database_size"], after["database_size"])}
+    tables = []
+    for table, size in sorted(before.get("sizes", {}).items()):
+        later = after.get("sizes", {}).get(table)
+        if later:
+            tables.append({"table": table, "before": size["total"], "after": later["total"],
+                           "growth_percent": pct(size["total"], later["total"])})
+    new_tables = sorted(set(after.get("sizes", {})) - set(before.get("sizes", {})))
+    growth = database["growth_percent"]
+    return {"budget_percent": budget_percent, "database": database, "tables": tables,
+            "new_tables": [{"table": t, "size": after["sizes"][t]["total"]} for t in new_tables],
+            "passed": growth is not None and growth < budget_percent}
