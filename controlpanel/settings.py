@@ -145,6 +145,8 @@ CELERY_TIMEZONE = TIME_ZONE
 # A step whose heartbeat is older than this is considered orphaned (its worker died).
 STEP_HEARTBEAT_SECONDS = env_int("STEP_HEARTBEAT_SECONDS", 1)
 STEP_STALE_AFTER_SECONDS = env_int("STEP_STALE_AFTER_SECONDS", 15)
+# How long a step waits for the target's migration lock before failing as "another step holds it".
+STEP_LOCK_WAIT_SECONDS = env_int("STEP_LOCK_WAIT_SECONDS", 10)
 
 # --- notifications ------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

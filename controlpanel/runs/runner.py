@@ -134,6 +134,17 @@ class Heartbeat(threading.Thread):
                 "eta_seconds": round(eta) if eta is not None else None}
 
 
+def _take_target_lock(lock_conn) -> bool:
+    """Try for a few seconds: the previous step's worker may be closing its lock connection right now."""
+    deadline = time.monotonic() + settings.STEP_LOCK_WAIT_SECONDS
+    while True:
+        if lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (TARGET_LOCK_KEY,)).fetchone()[0]:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.25)
+
+
 def _claim(attempt_id: int, worker: str) -> Attempt | None:
     """Fencing: only a queued attempt may start; anything else is a duplicate delivery."""
     with transaction.atomic():
@@ -161,7 +172,7 @@ def execute(attempt_id: int, worker: str = "") -> str | None:
     except TargetUnavailable as exc:
         return _finish(attempt, Status.FAILED, error={"message": str(exc)})
     try:
-        if not lock_conn.execute("SELECT pg_try_advisory_lock(%s)", (TARGET_LOCK_KEY,)).fetchone()[0]:
+        if not _take_target_lock(lock_conn):
             holder = lock_conn.execute(
                 "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
                 "WHERE l.locktype = 'advisory' AND l.objid = %s AND l.granted LIMIT 1",
@@ -241,10 +252,16 @@ def _execute_locked(attempt, run, step_def, lock_conn, work_conn) -> str:
 
 
 def _finish(attempt: Attempt, status: str, *, result=None, error=None) -> str:
+    """Record the outcome. Receivers (evidence snapshots) run before the step shows as ended, while the
+    migration lock is still held, so the next step cannot start on a target still being read."""
     now = timezone.now()
+    Attempt.objects.filter(pk=attempt.pk).update(status=status, finished_at=now, result=result or {}, error=error)
+    attempt.refresh_from_db()
+    try:
+        attempt_finished.send(sender=Attempt, attempt=attempt)
+    except Exception:
+        log.exception("an attempt_finished receiver failed")
     with transaction.atomic():
-        Attempt.objects.filter(pk=attempt.pk).update(status=status, finished_at=now, result=result or {},
-                                                     error=error)
         step = StepRun.objects.select_for_update().get(pk=attempt.step_id)
         step.status = status
         if RUNBOOK.step(step.key).kind == Kind.CHECKLIST and status == Status.SUCCEEDED:
@@ -255,9 +272,4 @@ def _finish(attempt: Attempt, status: str, *, result=None, error=None) -> str:
         if RUNBOOK.step(step.key).kind == Kind.CHECKLIST:
             engine.complete_checklist_if_done(run, step.key)
         engine.refresh_run_status(run)
-    attempt.refresh_from_db()
-    try:
-        attempt_finished.send(sender=Attempt, attempt=attempt)
-    except Exception:
-        log.exception("an attempt_finished receiver failed")
     return status
