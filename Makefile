@@ -8,6 +8,9 @@ PORT ?= 8000
 export DEMO_TARGET_DSN ?= postgresql://postgres@127.0.0.1:5432/processaudit_demo
 export CONTROL_DB_NAME ?= controlpanel
 export PYTHONUNBUFFERED := 1
+# honcho runs the Procfile's commands through the shell: the virtualenv's programs come first.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export SUPABASE_SERVICE_KEY ?= demo-service-key-not-a-secret
 
 .PHONY: up test install services control-db migrate demo browser lint bench run
 

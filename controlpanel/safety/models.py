@@ -1,0 +1,99 @@
+"""What the safety area keeps: preflight reports, rehearsals on copies, rollback evidence."""
+
+from django.conf import settings
+from django.db import models
+
+from controlpanel.targets.models import Target
+
+
+class PreflightReport(models.Model):
+    """A go / no-go list for a target, with the evidence of each check (see safety/preflight.py)."""
+
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="preflight_reports")
+    run = models.ForeignKey("runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    go = models.BooleanField(default=False)
+    data = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"Preflight {self.pk} on {self.target.name}: {'go' if self.go else 'no-go'}"
+
+
+class Rehearsal(models.Model):
+    """The whole bundle run against a disposable copy of a target (see safety/rehearsal.py)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="rehearsals")
+    run = models.ForeignKey("runs.Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    bundle_dir = models.CharField(max_length=500)
+    checksums = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    passed = models.BooleanField(default=False)
+    report = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"Rehearsal {self.pk} on {self.target.name}: {self.status}"
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class RollbackPreparation(models.Model):
+    """What an emergency rollback of a run would delete, gathered by a task (never in a request)."""
+
+    run = models.ForeignKey("runs.Run", on_delete=models.CASCADE, related_name="+")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    data = models.JSONField(default=dict)  # {"counts": {...}, "organizations": [...]} or {"error": ...}
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"Rollback preparation {self.pk} for run {self.run_id}"
+
+
+class StateSnapshot(models.Model):
+    """Schema fingerprint and row counts of a run's target at a labelled moment (before / after_rollback)."""
+
+    BEFORE = "before"
+    AFTER_ROLLBACK = "after_rollback"
+
+    run = models.ForeignKey("runs.Run", on_delete=models.CASCADE, related_name="+")
+    label = models.CharField(max_length=32)
+    attempt = models.ForeignKey("runs.Attempt", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    fingerprint = models.JSONField(default=dict)
+    counts = models.JSONField(default=dict)
+    # For after_rollback: {"restored": bool, "fingerprint_diff": [...], "counts": {table: [before, after]}}
+    verdict = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["run", "label"])]
+
+    def __str__(self):
+        return f"{self.label} snapshot of run {self.run_id}"

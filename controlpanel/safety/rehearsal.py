@@ -1,0 +1,270 @@
+"""Rehearsal: the whole bundle on a disposable copy of a target, then the copy is dropped.
+
+Forward files run twice each (the second run proves idempotency: it must succeed and change nothing),
+then the validation file, then the rollback (twice); the schema fingerprint taken before the forward
+files must equal the one after the rollback. Files run through `targets.sqlrun.run_script`, the code
+the run engine uses. Runs in a Celery task or the CLI, never in a web request.
+"""
+
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+from django.conf import settings
+from django.utils import timezone
+
+from controlpanel.evidence.lockwatch import sample_locks
+from controlpanel.runbook.definition import RUNBOOK, STEP1
+from controlpanel.runs.bundle import bundle_dir, checksums
+from controlpanel.targets.catalog import diff_fingerprints, schema_fingerprint, table_counts
+from controlpanel.targets.connection import TargetUnavailable, connect
+from controlpanel.targets.sqlrun import ListSink, RunOptions, StatementFailed, run_script
+from controlpanel.targets.sqlscript import ScriptError, load_script
+from controlpanel.targets.tenancy import tenant_tables
+
+from .copies import CopyFailed, DisposableCopy
+from .locks import estimate_script
+from .preflight import contract_checks, missing_objects
+
+VALIDATION_FILE = RUNBOOK.step("step2.validate").file
+ROLLBACK_FILE = RUNBOOK.step("rollback.emergency").file
+FORWARD_FILES = [step.file for step in STEP1.steps]
+
+
+class LockSampler(threading.Thread):
+    """Samples the locks a backend holds (every 20 ms) on its own connection: evidence of what ran."""
+
+    def __init__(self, target, pid: int):
+        super().__init__(daemon=True)
+        self.conn = connect(target, application_name="controlpanel-rehearsal-locks")
+        self.pid, self.stopping, self.held, self.samples = pid, threading.Event(), {}, 0
+
+    def run(self):
+        try:
+            while not self.stopping.wait(0.02):
+                for lock in sample_locks(self.conn, self.pid)["held"]:
+                    if lock["relation"] and lock["granted"]:
+                        self.held.setdefault(lock["relation"], set()).add(lock["mode"])
+                self.samples += 1
+        except psycopg.Error:
+            pass  # the copy is being dropped or the run ended: the samples so far stand
+        finally:
+            self.conn.close()
+
+    def finish(self) -> dict:
+        self.stopping.set()
+        self.join(timeout=5)
+        return {"samples": self.samples,
+                "held": {relation: sorted(modes) for relation, modes in sorted(self.held.items())}}
+
+
+def _options() -> RunOptions:
+    return RunOptions(lock_timeout_ms=settings.STEP_LOCK_TIMEOUT_MS,
+                      statement_timeout_ms=settings.STEP_STATEMENT_TIMEOUT_MS,
+                      lock_retries=settings.STEP_LOCK_RETRIES, backoff_seconds=0.2)
+
+
+def run_file(copy_target, script, phase: str, run_number: int = 1) -> dict:
+    """Run one file on a fresh connection to the copy; the step entry for the report."""
+    entry = {"phase": phase, "file": script.name, "run": run_number, "ok": False}
+    sink = ListSink()
+    conn = connect(copy_target, application_name=f"controlpanel-rehearsal-{phase}")
+    sampler = LockSampler(copy_target, conn.info.backend_pid)
+    sampler.start()
+    started = time.monotonic()
+    try:
+        result = run_script(conn, script, sink, _options())
+        entry.update(ok=True, statements=result.statements, rows=result.rows, lock_retries=result.lock_retries,
+                     transactional=result.transactional)
+    except StatementFailed as exc:
+        entry["error"] = exc.detail
+    finally:
+        entry["seconds"] = round(time.monotonic() - started, 3)
+        entry["locks_sampled"] = sampler.finish()
+        conn.close()
+    entry["notices"] = [e["message"] for e in sink.events if e["kind"] == "notice"][-200:]
+    return entry
+
+
+def _failure(entry: dict, message: str | None = None) -> dict:
+    error = entry.get("error") or {}
+    return {"phase": entry["phase"], "file": entry.get("file"), "run": entry.get("run"),
+            "message": message or error.get("message", ""),
+            "statement_index": error.get("statement_index"), "statement": error.get("statement"),
+            "line": error.get("line"), "position": error.get("position"), "sqlstate": error.get("sqlstate")}
+
+
+def _snapshot(copy_target) -> tuple[dict, dict]:
+    with connect(copy_target, application_name="controlpanel-rehearsal-fingerprint") as conn:
+        tables = ["auth.users"] + [f"public.{t}" for t in tenant_tables(conn)]
+        return schema_fingerprint(conn), table_counts(conn, tables)
+
+
+SYNTHETIC_USERS, SYNTHETIC_REPORTS = 50, 300
+
+
+def _seed_synthetic(copy_target) -> dict:
+    """A schema-only copy has no rows: invented ones let the backfill and the validation tests exercise it."""
+    from controlpanel.targets.seeding import seed_target
+
+    try:
+        with connect(copy_target, application_name="controlpanel-rehearsal-seed") as conn:
+            seeded = seed_target(conn, users=SYNTHETIC_USERS, reports=SYNTHETIC_REPORTS, seed=7)
+        return {"ok": True, "counts": {k: v for k, v in seeded.items() if k != "seconds"}}
+    except psycopg.Error as exc:  # another installation's columns: rehearse on the empty schema instead
+        return {"ok": False, "error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
+
+
+def rehearse(target, directory: Path | str | None = None) -> dict:
+    """The report (see module docstring); "passed" is the verdict and "failure" names the first failure."""
+    from controlpanel.runs.executors.sql import parse_test_notices
+
+    directory = bundle_dir(directory)
+    report = {"target": target.name, "environment": target.environment, "bundle_dir": str(directory),
+              "steps": [], "phases": {}, "passed": False, "failure": None}
+    started = time.monotonic()
+
+    def fail(failure: dict) -> dict:
+        report["failure"] = report["failure"] or failure
+        return report
+
+    try:
+        report["checksums"] = checksums(directory)
+        scripts = {name: load_script(directory / name) for name in RUNBOOK.bundle_files()}
+    except FileNotFoundError as exc:
+        return fail({"phase": "bundle", "message": str(exc)})
+    except ScriptError as exc:
+        return fail({"phase": "parse", **exc.detail})
+    report["lock_estimate"] = [entry for name in FORWARD_FILES for entry in estimate_script(scripts[name])]
+
+    copy = DisposableCopy(target, schema_only=target.is_production)
+    report["copy"] = {"schema_only": copy.schema_only, "method": copy.method, "database": copy.database}
+    try:
+        try:
+            report["phases"]["copy"] = round(copy.create(), 3)
+        except (CopyFailed, TargetUnavailable, psycopg.Error) as exc:
+            return fail({"phase": "copy", "message": str(exc).splitlines()[0] if str(exc) else "copy failed"})
+        if copy.schema_only:
+            report["copy"]["synthetic_rows"] = _seed_synthetic(copy.target)
+        _rehearse_on(copy.target, scripts, report, parse_test_notices)
+    finally:
+        drop_started = time.monotonic()
+        try:
+            copy.drop()
+            report["copy"]["dropped"] = True
+        except (TargetUnavailable, psycopg.Error) as exc:
+            report["copy"]["dropped"] = False
+            report["copy"]["drop_error"] = str(exc).splitlines()[0] if str(exc) else "drop failed"
+        report["phases"]["drop"] = round(time.monotonic() - drop_started, 3)
+        report["seconds"] = round(time.monotonic() - started, 3)
+    report["passed"] = report["failure"] is None
+    return report
+
+
+def _rehearse_on(copy_target, scripts: dict, report: dict, parse_test_notices) -> None:
+    phases = report["phases"]
+
+    def fail(failure):
+        report["failure"] = report["failure"] or failure
+
+    with connect(copy_target, application_name="controlpanel-rehearsal") as conn:
+        missing = missing_objects(contract_checks(conn))
+    if missing:
+        fail({"phase": "contract", "message": "The target does not match the contract: " + "; ".join(missing),
+              "missing": missing})
+        return
+
+    t = time.monotonic()
+    before, counts_before = _snapshot(copy_target)
+    phases["fingerprint_before"] = round(time.monotonic() - t, 3)
+
+    t = time.monotonic()
+    for name in FORWARD_FILES:
+        first = run_file(copy_target, scripts[name], "forward", 1)
+        report["steps"].append(first)
+        if not first["ok"]:
+            fail(_failure(first))
+            break
+        after_first, _ = _snapshot(copy_target)
+        second = run_file(copy_target, scripts[name], "forward", 2)
+        report["steps"].append(second)
+        if not second["ok"]:
+            fail(_failure(second, f"Not idempotent: the second run of {name} failed: "
+                                  f"{second['error'].get('message', '')}"))
+            break
+        after_second, _ = _snapshot(copy_target)
+        changed = diff_fingerprints(after_first, after_second)
+        second["changed_schema"] = changed
+        if changed:
+            second["ok"] = False
+            fail(_failure(second, f"Not idempotent: the second run of {name} changed the schema again: "
+                                  + "; ".join(changed[:5])))
+            break
+    phases["forward"] = round(time.monotonic() - t, 3)
+
+    if report["failure"] is None:
+        t = time.monotonic()
+        validation = run_file(copy_target, scripts[VALIDATION_FILE], "validation")
+        categories = parse_test_notices(validation["notices"])
+        validation["categories"] = categories
+        failed = [c["category"] for c in categories if c["status"] != "PASSED"]
+        report["steps"].append(validation)
+        if not validation["ok"]:
+            fail(_failure(validation))
+        elif not categories:
+            validation["ok"] = False
+            fail(_failure(validation, "The validation file printed no RESULT lines."))
+        elif failed:
+            validation["ok"] = False
+            fail(_failure(validation, f"Validation FAILED: {', '.join(failed)}"))
+        phases["validation"] = round(time.monotonic() - t, 3)
+
+    # The rollback runs whatever happened before: a failed forward file must be undoable too.
+    t = time.monotonic()
+    rolled_back = True
+    for number in (1, 2):
+        entry = run_file(copy_target, scripts[ROLLBACK_FILE], "rollback", number)
+        report["steps"].append(entry)
+        if not entry["ok"]:
+            rolled_back = False
+            fail(_failure(entry, None if number == 1 else
+                          f"Not idempotent: the second run of {ROLLBACK_FILE} failed: "
+                          f"{entry['error'].get('message', '')}"))
+            break
+    phases["rollback"] = round(time.monotonic() - t, 3)
+
+    if rolled_back:
+        t = time.monotonic()
+        after, counts_after = _snapshot(copy_target)
+        diff = diff_fingerprints(before, after)
+        counts = {table: [counts_before.get(table), counts_after.get(table)]
+                  for table in sorted(set(counts_before) | set(counts_after))}
+        counts_equal = all(b == a for b, a in counts.values())
+        report["fingerprint"] = {"restored": not diff, "diff": diff}
+        report["counts"] = {"equal": counts_equal, "tables": counts}
+        phases["fingerprint_after"] = round(time.monotonic() - t, 3)
+        if diff:
+            fail({"phase": "rollback", "file": ROLLBACK_FILE,
+                  "message": "The rollback did not restore the schema fingerprint: " + "; ".join(diff[:5])})
+        elif not counts_equal:
+            fail({"phase": "rollback", "file": ROLLBACK_FILE,
+                  "message": "Row counts differ after the rollback: "
+                             + ", ".join(f"{t} {b}→{a}" for t, (b, a) in counts.items() if b != a)})
+
+
+def rehearse_and_store(rehearsal) -> None:
+    """Run a stored Rehearsal row and save its report and verdict."""
+    from .models import Rehearsal
+
+    Rehearsal.objects.filter(pk=rehearsal.pk).update(status=Rehearsal.Status.RUNNING, started_at=timezone.now())
+    try:
+        report = rehearse(rehearsal.target, rehearsal.bundle_dir)
+    except Exception as exc:  # recorded as a failed rehearsal rather than a silent task crash
+        report = {"passed": False, "failure": {"phase": "internal", "message": f"{type(exc).__name__}: {exc}"}}
+    Rehearsal.objects.filter(pk=rehearsal.pk).update(
+        status=Rehearsal.Status.PASSED if report["passed"] else Rehearsal.Status.FAILED,
+        passed=report["passed"], report=report, finished_at=timezone.now(),
+        checksums=report.get("checksums") or rehearsal.checksums,
+    )
+    rehearsal.refresh_from_db()
