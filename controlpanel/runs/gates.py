@@ -39,6 +39,8 @@ def production_gates(run: Run) -> list[str]:
 
 # Other feature areas (rehearsal, approvals) append functions (run, overridden_gates) -> [reasons].
 EXTRA_GATES: list = []
+# Gates for one step whatever its `gated` flag: step key -> [fn(run) -> [reasons]] (e.g. rollback approval).
+STEP_GATES: dict[str, list] = {}
 
 
 def blockers(run: Run, key: str, user) -> list[str]:
@@ -62,6 +64,8 @@ def blockers(run: Run, key: str, user) -> list[str]:
             reasons.append(f"Needs “{RUNBOOK.step(required).title}” to have succeeded first.")
     if step_def.gated:
         reasons += production_gates(run)
+    for gate in STEP_GATES.get(key, ()):
+        reasons += gate(run)
     if step_def.file or step_def.kind in (Kind.SQL_FILE, Kind.BACKFILL, Kind.SQL_TESTS):
         changed = changed_files(run)
         if changed:

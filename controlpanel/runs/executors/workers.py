@@ -28,13 +28,21 @@ def _checks(conn):
     yield "validate_organization_access (own organization)", allowed is True, str(allowed)
     denied = conn.execute("SELECT public.validate_organization_access(%s, %s)", (user_id, uuid.uuid4())).fetchone()[0]
     yield "validate_organization_access (other organization)", denied is False, str(denied)
+    # A scratch organization (rolled back with everything else) makes the listing check exact on any data.
+    scratch = conn.execute(
+        "INSERT INTO public.organizations (name, slug) VALUES ('Workers check', %s) RETURNING id",
+        (f"workers-check-{uuid.uuid4().hex[:12]}",),
+    ).fetchone()[0]
+    conn.execute("INSERT INTO public.organization_memberships (organization_id, user_id, role, status) "
+                 "VALUES (%s, %s, 'member', 'active')", (scratch, user_id))
     job_id = conn.execute("SELECT public.create_organization_automation_job(%s, %s, 'n8n')",
-                          (user_id, org_id)).fetchone()[0]
+                          (user_id, scratch)).fetchone()[0]
     yield "create_organization_automation_job", job_id is not None, f"job {job_id}"
-    jobs = conn.execute("SELECT id FROM public.get_organization_automation_jobs(%s, NULL, 50, 0)", (org_id,)).fetchall()
-    yield "get_organization_automation_jobs lists the new job", any(j[0] == job_id for j in jobs), f"{len(jobs)} jobs"
-    stats = conn.execute("SELECT total_jobs FROM public.get_organization_usage_stats(%s)", (org_id,)).fetchone()
-    yield "get_organization_usage_stats", bool(stats and stats[0] >= 1), f"total_jobs={stats[0] if stats else None}"
+    jobs = [r[0] for r in conn.execute(
+        "SELECT id FROM public.get_organization_automation_jobs(%s, NULL, 50, 0)", (scratch,)).fetchall()]
+    yield "get_organization_automation_jobs lists exactly the new job", jobs == [job_id], f"{len(jobs)} job(s)"
+    stats = conn.execute("SELECT total_jobs FROM public.get_organization_usage_stats(%s)", (scratch,)).fetchone()
+    yield "get_organization_usage_stats", bool(stats and stats[0] == 1), f"total_jobs={stats[0] if stats else None}"
     rows = conn.execute("SELECT count(*) FROM public.organization_stats").fetchone()[0]
     yield "organization_stats readable", rows >= 1, f"{rows} organization(s)"
     bypass = conn.execute("SELECT rolbypassrls FROM pg_roles WHERE rolname = current_user").fetchone()[0]
