@@ -78,6 +78,27 @@ def compare_schema(before: dict, after: dict) -> list[str]:
     return diff_fingerprints(before.get("fingerprint", {}), after.get("fingerprint", {}))
 
 
+def compare_restored(before: dict, after: dict) -> dict:
+    """The exact-rollback proof between 'before' and 'after_rollback': the same schema fingerprint, and
+    every table of either snapshot with the same row count and row identities (a table present only
+    afterwards is a difference too)."""
+    diff = compare_schema(before, after)
+    rows = compare_counts(before, after)
+    rows += [{"table": table, "before": None, "after": count, "difference": None, "unchanged": False,
+              "rows": {"note": "table missing before"}}
+             for table, count in after.get("counts", {}).items() if table not in before["counts"]]
+    rows.sort(key=lambda r: r["table"])
+    rows_unchanged = all(r["unchanged"] for r in rows)
+    return {
+        "passed": not diff and rows_unchanged,
+        "fingerprint_restored": not diff,
+        "fingerprint_diff": diff,
+        "counts_equal": all(r["before"] == r["after"] for r in rows),
+        "rows_unchanged": rows_unchanged,
+        "counts": rows,
+    }
+
+
 def size_growth(before: dict, after: dict, budget_percent: float) -> dict:
     """Database and per-table size growth against the budget (the runbook's "< 10 % for schema changes")."""
     def pct(b, a):

@@ -46,7 +46,7 @@ CRITERIA_BY_KEY = {c.key: c for c in CRITERIA}
 
 
 def size_budget_percent() -> float:
-    return float(getattr(settings, "EVIDENCE_SIZE_BUDGET_PERCENT", 10.0))
+    return float(settings.RUNBOOK_SIZE_BUDGET_PERCENT)
 
 
 def latest_snapshot(run, label) -> Snapshot | None:

@@ -32,7 +32,7 @@ class Thresholds:
 
     @classmethod
     def from_settings(cls) -> Thresholds:
-        return cls(sla_ms=conf.get("MONITORING_SLA_MS"), growth_pct=conf.get("MONITORING_GROWTH_BUDGET_PCT"))
+        return cls(sla_ms=conf.get("RUNBOOK_SLA_MS"), growth_pct=conf.get("RUNBOOK_SIZE_BUDGET_PERCENT"))
 
 
 def _alert(code: str, severity: str, message: str) -> dict:

@@ -100,14 +100,14 @@ def index_chart(latest):
 
 def target_charts(target, checks: list[HealthCheck]) -> list:
     latest = next((c for c in reversed(checks) if c.migrated), None)
-    sla = conf.get("MONITORING_SLA_MS")
-    budget = conf.get("MONITORING_GROWTH_BUDGET_PCT")
+    sla = conf.get("RUNBOOK_SLA_MS")
+    budget = conf.get("RUNBOOK_SIZE_BUDGET_PERCENT")
     return [organizations_chart(checks), distribution_chart(latest), histogram_chart(latest),
             latency_chart(checks, sla), size_chart(checks, pre_migration_bytes(target), budget), index_chart(latest)]
 
 
 def run_charts(run) -> list:
     checks = history(run.target, run=run, limit=100)
-    sla = conf.get("MONITORING_SLA_MS")
-    budget = conf.get("MONITORING_GROWTH_BUDGET_PCT")
+    sla = conf.get("RUNBOOK_SLA_MS")
+    budget = conf.get("RUNBOOK_SIZE_BUDGET_PERCENT")
     return [latency_chart(checks, sla), size_chart(checks, pre_migration_bytes(run.target), budget)]

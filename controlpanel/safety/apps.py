@@ -18,9 +18,8 @@ class SafetyConfig(AppConfig):
             register,
         )
         from controlpanel.runs import gates as run_gates
-        from controlpanel.runs.signals import attempt_finished
 
-        from . import cli, gates, rollback, views
+        from . import cli, gates, views
 
         add_nav(NavEntry("Safety", "safety:index", roles.VIEW_RUNS, key="safety", order=40))
         register(RUN_PANELS, views.run_panel)
@@ -28,4 +27,3 @@ class SafetyConfig(AppConfig):
         register(TARGET_LINKS, views.target_links)
         register(run_gates.EXTRA_GATES, gates.rehearsal_gate)
         RUNBOOK_SUBCOMMANDS.update(cli.SUBCOMMANDS)
-        attempt_finished.connect(rollback.on_attempt_finished, dispatch_uid="safety.rollback_state")

@@ -12,7 +12,7 @@ from controlpanel.runs.driver import FINAL
 from controlpanel.runs.models import Run, StepRun
 from controlpanel.targets.models import Target
 
-from .rollback import ROLLBACK_KEY, latest_verdict, verdict_dict
+from .rollback import ROLLBACK_KEY, after_rollback_snapshot, verdict
 
 
 def _target(name: str) -> Target:
@@ -110,7 +110,6 @@ def rollback_handle(command, options) -> int:
         raise CommandError(f"{user.username} is not a lead: only a lead may run the emergency rollback.")
     if options["confirm"] != run.target.name:
         raise CommandError(f"--confirm must be the target's name exactly (“{run.target.name}”); nothing was done.")
-    previous = latest_verdict(run)
     try:
         attempt = engine.start_step(run, ROLLBACK_KEY, user, confirm_target=options["confirm"])
     except engine.StepRefused as exc:
@@ -123,24 +122,29 @@ def rollback_handle(command, options) -> int:
             break
         time.sleep(0.5)
     attempt.refresh_from_db()
-    verdict = None
+    result = None
     if step.status == StepRun.Status.SUCCEEDED:
-        # The worker records the after-rollback state right after the attempt ends.
-        while time.monotonic() < deadline:
-            verdict = latest_verdict(run)
-            if verdict and (previous is None or verdict.pk != previous.pk):
-                break
-            verdict = None
-            time.sleep(0.5)
+        # The evidence receiver takes this attempt's after-rollback snapshot in the worker, before the step
+        # shows as ended: once the step succeeded it is there, or it failed (the step's log says why).
+        snapshot = after_rollback_snapshot(run, attempt)
+        result = verdict(run, snapshot) if snapshot else {
+            "restored": None, "message": "No after-rollback snapshot was taken for this attempt (see the step's "
+                                         "live log): nothing to judge."}
     data = {"run": run.pk, "target": run.target.name, "step": ROLLBACK_KEY, "attempt": attempt.number,
-            "status": step.status, "error": attempt.error, "verdict": verdict_dict(verdict)}
-    restored = bool(verdict and verdict.verdict.get("restored"))
+            "status": step.status, "error": attempt.error,
+            "verdict": result or {"restored": None, "message": "the rollback did not succeed: no verdict"}}
+    restored = bool(result and result.get("restored"))
     lines = [f"rollback of run {run.pk} on {run.target.name}: {step.status}",
              f"  verdict: {'RESTORED' if restored else 'NOT RESTORED'}"]
     if attempt.error:
         lines.append(f"  error: {attempt.error.get('message')}")
-    for line in (verdict.verdict.get("fingerprint_diff", []) if verdict else []):
+    if result and result.get("message"):
+        lines.append(f"  {result['message']}")
+    for line in (result or {}).get("fingerprint_diff", []):
         lines.append(f"  diff: {line}")
+    if result and "counts" in result:
+        lines.append(f"  counts {'all equal' if result['counts_equal'] else 'DIFFER'}: " + ", ".join(
+            f"{table} {b}->{a}" for table, (b, a) in result["counts"].items()))
     _print(command, data, options["json"], lines)
     return 0 if restored else 1
 

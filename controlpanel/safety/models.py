@@ -1,4 +1,5 @@
-"""What the safety area keeps: preflight reports, rehearsals on copies, rollback evidence."""
+"""What the safety area keeps: preflight reports, rehearsals on copies, rollback preparations (the rollback
+verdict compares the evidence area's snapshots, see safety/rollback.py)."""
 
 from django.conf import settings
 from django.db import models
@@ -75,25 +76,3 @@ class RollbackPreparation(models.Model):
     def __str__(self):
         return f"Rollback preparation {self.pk} for run {self.run_id}"
 
-
-class StateSnapshot(models.Model):
-    """Schema fingerprint and row counts of a run's target at a labelled moment (before / after_rollback)."""
-
-    BEFORE = "before"
-    AFTER_ROLLBACK = "after_rollback"
-
-    run = models.ForeignKey("runs.Run", on_delete=models.CASCADE, related_name="+")
-    label = models.CharField(max_length=32)
-    attempt = models.ForeignKey("runs.Attempt", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-    fingerprint = models.JSONField(default=dict)
-    counts = models.JSONField(default=dict)
-    # For after_rollback: {"restored": bool, "fingerprint_diff": [...], "counts": {table: [before, after]}}
-    verdict = models.JSONField(default=dict, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["run", "label"])]
-
-    def __str__(self):
-        return f"{self.label} snapshot of run {self.run_id}"

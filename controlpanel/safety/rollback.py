@@ -1,85 +1,76 @@
 """Emergency rollback support: what it would delete, the pre-migration state, and the restored verdict.
 
-No evidence-area snapshot exists to compare with, so this area takes its own: a "before" fingerprint
-and counts when a run's data assessment succeeds (the last step before Step 1 touches the schema), and
-an "after_rollback" one when the emergency rollback succeeds; the verdict compares the two. Both are
-taken in the worker, from an attempt_finished receiver.
+The states compared are the evidence area's snapshots (``evidence.models.Snapshot``), taken in the worker
+by its attempt_finished receiver: "before" when the data assessment succeeds, "after_rollback" when the
+emergency rollback succeeds, both before the step shows as ended. The verdict is computed on read with
+``evidence.reconcile.compare_restored``; nothing of it is stored here.
 """
 
-import logging
-
 import psycopg
+from django.db.models import Min, Q
 from django.utils import timezone
 from psycopg import sql
 
-from controlpanel.runs.models import Attempt, StepRun
-from controlpanel.targets.catalog import diff_fingerprints, schema_fingerprint, table_counts
+from controlpanel.evidence.models import Snapshot
+from controlpanel.evidence.reconcile import compare_restored
+from controlpanel.runs.models import Attempt
 from controlpanel.targets.connection import TargetUnavailable, target_connection
 from controlpanel.targets.tenancy import existing_tables, tenant_tables
 
-from .models import RollbackPreparation, StateSnapshot
+from .models import RollbackPreparation
 
-log = logging.getLogger(__name__)
 ROLLBACK_KEY = "rollback.emergency"
-BEFORE_KEY = "pre.assessment"
 ORGANIZATION_LIST_LIMIT = 50
+NO_BEFORE = ("No pre-migration state was recorded for this run (its data assessment did not succeed before "
+             "Step 1): nothing to compare with.")
 
 
-def take_state(target) -> tuple[dict, dict]:
-    with target_connection(target, application_name="controlpanel-safety-snapshot") as conn:
-        tables = ["auth.users"] + [f"public.{t}" for t in tenant_tables(conn)]
-        return schema_fingerprint(conn), table_counts(conn, tables)
+def before_snapshot(run) -> Snapshot | None:
+    """The latest "before" snapshot of the run whose data assessment ended before any Step 1 attempt was
+    queued: one taken by a data assessment re-run after Step 1 started is not the pre-migration state."""
+    snapshots = Snapshot.objects.filter(run=run, label=Snapshot.Label.BEFORE)
+    step1 = Attempt.objects.filter(step__run=run, step__key__startswith="step1.").aggregate(
+        first=Min("queued_at"))["first"]
+    if step1 is not None:
+        snapshots = snapshots.filter(Q(attempt__finished_at__lt=step1)
+                                     | Q(attempt__isnull=True, taken_at__lt=step1))
+    return snapshots.order_by("-taken_at", "-id").first()
 
 
-def compare(before: StateSnapshot, fingerprint: dict, counts: dict) -> dict:
-    diff = diff_fingerprints(_as_tuples(before.fingerprint), _as_tuples(fingerprint))
-    tables = {t: [before.counts.get(t), counts.get(t)] for t in sorted(set(before.counts) | set(counts))}
-    counts_equal = all(b == a for b, a in tables.values())
-    return {"restored": not diff and counts_equal, "fingerprint_restored": not diff, "fingerprint_diff": diff,
-            "counts_equal": counts_equal, "counts": tables, "before_snapshot": before.pk,
-            "before_taken_at": before.created_at.isoformat()}
+def after_rollback_snapshot(run, attempt=None) -> Snapshot | None:
+    """The latest "after_rollback" snapshot of the run (of one rollback attempt when given)."""
+    snapshots = Snapshot.objects.filter(run=run, label=Snapshot.Label.AFTER_ROLLBACK)
+    if attempt is not None:
+        snapshots = snapshots.filter(attempt=attempt)
+    return snapshots.order_by("-taken_at", "-id").first()
 
 
-def _as_tuples(fingerprint: dict) -> dict:
-    """JSON turns the fingerprint's tuples into lists; compare like with like."""
-    def fix(value):
-        return tuple(fix(v) for v in value) if isinstance(value, list) else value
+def verdict(run, after: Snapshot | None = None) -> dict | None:
+    """Was the pre-migration state restored? None when no after-rollback snapshot exists.
 
-    return {key: sorted(fix(row) for row in rows) for key, rows in fingerprint.items()}
-
-
-def before_snapshot(run) -> StateSnapshot | None:
-    return StateSnapshot.objects.filter(run=run, label=StateSnapshot.BEFORE).order_by("-created_at").first()
-
-
-def latest_verdict(run) -> StateSnapshot | None:
-    return StateSnapshot.objects.filter(run=run, label=StateSnapshot.AFTER_ROLLBACK).order_by("-created_at").first()
-
-
-def on_attempt_finished(sender, attempt: Attempt, **kwargs) -> None:
-    """Worker side: take the before / after_rollback states of the run's target."""
-    if attempt.status != StepRun.Status.SUCCEEDED:
-        return
-    key = attempt.step.key
-    run = attempt.step.run
-    try:
-        if key == BEFORE_KEY:
-            started_step1 = Attempt.objects.filter(step__run=run, step__key__startswith="step1.").exists()
-            if not started_step1:
-                fingerprint, counts = take_state(run.target)
-                StateSnapshot.objects.filter(run=run, label=StateSnapshot.BEFORE).delete()
-                StateSnapshot.objects.create(run=run, label=StateSnapshot.BEFORE, attempt=attempt,
-                                             fingerprint=fingerprint, counts=counts)
-        elif key == ROLLBACK_KEY:
-            fingerprint, counts = take_state(run.target)
-            before = before_snapshot(run)
-            verdict = compare(before, fingerprint, counts) if before else {
-                "restored": None, "message": "No pre-migration state was recorded for this run (its data "
-                                             "assessment did not succeed before Step 1): nothing to compare with."}
-            StateSnapshot.objects.create(run=run, label=StateSnapshot.AFTER_ROLLBACK, attempt=attempt,
-                                         fingerprint=fingerprint, counts=counts, verdict=verdict)
-    except (TargetUnavailable, psycopg.Error):
-        log.exception("safety snapshot of run %s after %s failed", run.pk, key)
+    ``restored`` is True / False, or None when there is no "before" to compare with (``message`` says so);
+    ``counts`` maps each table to [before, after]; ``tables`` has the per-table rows of the comparison
+    (``difference``, ``unchanged``, and the ids lost or added when they differ).
+    """
+    after = after or after_rollback_snapshot(run)
+    if after is None:
+        return None
+    out = {"taken_at": after.taken_at, "after_snapshot": after.pk, "attempt": after.attempt_id}
+    before = before_snapshot(run)
+    if before is None:
+        return out | {"restored": None, "message": NO_BEFORE}
+    result = compare_restored(before.data, after.data)
+    return out | {
+        "restored": result["passed"],
+        "fingerprint_restored": result["fingerprint_restored"],
+        "fingerprint_diff": result["fingerprint_diff"],
+        "counts_equal": result["counts_equal"],
+        "rows_unchanged": result["rows_unchanged"],
+        "counts": {r["table"]: [r["before"], r["after"]] for r in result["counts"]},
+        "tables": result["counts"],
+        "before_snapshot": before.pk,
+        "before_taken_at": before.taken_at,
+    }
 
 
 def prepare(preparation: RollbackPreparation) -> RollbackPreparation:
@@ -121,9 +112,3 @@ def prepare(preparation: RollbackPreparation) -> RollbackPreparation:
     preparation.finished_at = timezone.now()
     preparation.save(update_fields=["data", "finished_at"])
     return preparation
-
-
-def verdict_dict(snapshot: StateSnapshot | None) -> dict:
-    if snapshot is None:
-        return {"restored": None, "message": "no after-rollback state recorded"}
-    return {"taken_at": snapshot.created_at.isoformat(), **snapshot.verdict}

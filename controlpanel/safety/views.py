@@ -17,7 +17,7 @@ from controlpanel.targets.tenancy import OPTIONAL_TENANT_TABLES, ORGANIZATION_TA
 
 from .gates import latest_rehearsal, passed_rehearsal, rls_exposures
 from .models import PreflightReport, Rehearsal, RollbackPreparation
-from .rollback import ROLLBACK_KEY, before_snapshot, latest_verdict
+from .rollback import ROLLBACK_KEY, before_snapshot, verdict
 
 PARTIAL_KEYS = ("rollback.rls_disable", "rollback.rls_enable", "rollback.drop_indexes", "rollback.create_indexes")
 TABLE_CHOICES = TENANT_TABLES + OPTIONAL_TENANT_TABLES + ORGANIZATION_TABLES
@@ -115,7 +115,7 @@ def rollback_page(request, run_id):
     context = {
         "run": run, "step": step, "def": RUNBOOK.step(ROLLBACK_KEY), "preparation": preparation,
         "preparing": preparation is not None and preparation.finished_at is None,
-        "before": before_snapshot(run), "verdict": latest_verdict(run),
+        "before": before_snapshot(run), "verdict": verdict(run),
     }
     return render(request, "safety/rollback.html", context)
 
@@ -211,7 +211,7 @@ def run_panel(request, run):
         "rehearsal": latest_rehearsal(run.target),
         "passed_rehearsal": passed_rehearsal(run),
         "failed": failed,
-        "verdict": latest_verdict(run),
+        "verdict": verdict(run),
         "can_lead": request.user.has_perm(roles.perm(roles.LEAD_ACTIONS)),
         "can_operate": request.user.has_perm(roles.perm(roles.OPERATE_RUNS)),
     }

@@ -2,7 +2,8 @@
 
 One transaction per file where PostgreSQL allows it; a file that manages its own transactions (or has
 statements that refuse a transaction block) runs in autocommit, its own BEGIN/COMMIT honoured.
-Lock timeouts are retried with back-off from the start of the current transaction.
+Lock timeouts and deadlocks (a writer holding a lock the file needs next) are retried with back-off from the
+start of the current transaction.
 """
 
 import time
@@ -98,7 +99,7 @@ def run_script(conn: psycopg.Connection, script: Script, sink: EventSink, option
             try:
                 _run_from(conn, script, resume_at, sink, result, options)
                 break
-            except errors.LockNotAvailable as exc:
+            except (errors.LockNotAvailable, errors.DeadlockDetected) as exc:
                 failed_at, block_start = exc._cp_position  # set by _run_from
                 _rollback_if_open(conn)
                 if result.lock_retries >= options.lock_retries:
@@ -106,9 +107,10 @@ def run_script(conn: psycopg.Connection, script: Script, sink: EventSink, option
                 result.lock_retries += 1
                 wait = options.backoff_seconds * 2 ** (result.lock_retries - 1)
                 resume_at = block_start
+                what = "Deadlock" if isinstance(exc, errors.DeadlockDetected) else "Lock timeout"
                 sink.emit(
                     "info",
-                    f"Lock timeout on statement {failed_at + 1}; retry {result.lock_retries}/{options.lock_retries} "
+                    f"{what} on statement {failed_at + 1}; retry {result.lock_retries}/{options.lock_retries} "
                     f"from statement {resume_at + 1} in {wait:.1f}s",
                 )
                 _sleep_unless_cancelled(wait, options)
@@ -152,7 +154,8 @@ def _run_from(conn, script: Script, start: int, sink: EventSink, result: ScriptR
         began = time.monotonic()
         try:
             cur = conn.execute(statement.text)
-        except errors.LockNotAvailable as exc:
+        except (errors.LockNotAvailable, errors.DeadlockDetected) as exc:
+            # Both mean "another session holds what we need": safe to retry from the transaction's start.
             exc._cp_position = (i, block_start)
             raise
         except errors.QueryCanceled as exc:

@@ -36,7 +36,7 @@ def wait_for_reports(run, timeout=180):
 def test_a_correct_migration_scores_all_green(transactional_db, oncall, support, demo_target, client, settings):
     # A 2,000-report target is mostly catalog: the fixed cost of the new tables and indexes is ~10 % of it.
     # The 10 % budget is judged for real on the 1M-report benchmark (bench/bench_evidence.py).
-    settings.EVIDENCE_SIZE_BUDGET_PERCENT = 15
+    settings.RUNBOOK_SIZE_BUDGET_PERCENT = 15
     out = StringIO()
     call_command("runbook", "start", "--target", demo_target.name, "--sign-off-as", oncall.username,
                  "--wait", "--json", stdout=out)

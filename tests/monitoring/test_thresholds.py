@@ -97,7 +97,7 @@ def test_a_crossing_is_stored_marked_on_the_page_and_notified_once(code, target_
 
 
 def test_a_real_slow_query_crosses_the_sla(migrated_target, notify_by_email, settings):
-    settings.MONITORING_SLA_MS = 0.0001  # every real execution is slower than this
+    settings.RUNBOOK_SLA_MS = 0.0001  # every real execution is slower than this
     check = check_and_store(migrated_target)
     assert {"sla:member", "sla:service_role"} <= check.alert_codes and not check.ok
     assert len(mail.outbox) == 1 and "SLA" in mail.outbox[0].body

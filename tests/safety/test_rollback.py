@@ -8,10 +8,12 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from controlpanel.evidence.models import Snapshot
 from controlpanel.runs import engine
 from controlpanel.runs.driver import drive
 from controlpanel.runs.models import Attempt, Run, StepRun
-from controlpanel.safety.models import PreflightReport, Rehearsal, RollbackPreparation, StateSnapshot
+from controlpanel.safety.models import PreflightReport, Rehearsal, RollbackPreparation
+from controlpanel.safety.rollback import NO_BEFORE, before_snapshot, verdict
 from controlpanel.targets.catalog import diff_fingerprints, schema_fingerprint, table_counts
 from controlpanel.targets.connection import target_connection
 
@@ -54,8 +56,9 @@ def test_emergency_rollback_from_the_cli_restores_fingerprint_and_counts(transac
     run = engine.create_run(demo_target, oncall)
     drive(run.pk, through="step2.validate", sign_off_as=oncall.pk, operator=oncall, timeout_per_step=120)
     assert run.steps.get(key="step2.validate").status == "succeeded"
-    before = StateSnapshot.objects.get(run=run, label="before")
-    assert before.counts["public.audit_reports"] == counts_before["public.audit_reports"] == 2000
+    before = Snapshot.objects.get(run=run, label="before")
+    assert before.data["counts"]["public.audit_reports"] == counts_before["public.audit_reports"] == 2000
+    assert before_snapshot(run) == before
     assert query(demo_target, "SELECT count(*) FROM public.organizations")[0][0] >= 1
 
     with pytest.raises(CommandError, match="not a lead"):
@@ -71,13 +74,19 @@ def test_emergency_rollback_from_the_cli_restores_fingerprint_and_counts(transac
     assert data["status"] == "succeeded"
     assert data["verdict"]["restored"] is True and data["verdict"]["fingerprint_diff"] == []
     assert all(b == a for b, a in data["verdict"]["counts"].values())
+    assert data["verdict"]["counts"]["public.audit_reports"] == [2000, 2000]
+    assert data["verdict"]["counts_equal"] is True and data["verdict"]["rows_unchanged"] is True
+    # One after-rollback snapshot (the evidence area's, of this attempt) is what the verdict read.
+    attempt = Attempt.objects.get(step__run=run, step__key="rollback.emergency")
+    [after] = Snapshot.objects.filter(run=run, label="after_rollback")
+    assert after.attempt == attempt and data["verdict"]["after_snapshot"] == after.pk
+    assert data["verdict"]["before_snapshot"] == before.pk
     # Independently of the panel's own snapshots: the target is as it was before the migration.
     fingerprint_after, counts_after = state(demo_target)
     assert diff_fingerprints(fingerprint_before, fingerprint_after) == []
     assert counts_after == counts_before
     run.refresh_from_db()
     assert run.status == Run.Status.ROLLED_BACK
-    attempt = Attempt.objects.get(step__run=run, step__key="rollback.emergency")
     assert attempt.requested_by == lead and attempt.events.filter(kind="statement").exists()
 
 
@@ -112,8 +121,11 @@ def test_rollback_page_is_for_leads_counts_come_from_a_task_and_the_name_must_ma
     assert step.status == "succeeded"
     assert query(demo_target, "SELECT to_regclass('public.organizations')") == [(None,)]
     # No data assessment ran in this run: the verdict says there was nothing to compare with.
-    verdict = wait_until(lambda: StateSnapshot.objects.filter(run=run, label="after_rollback").first())
-    assert verdict.verdict["restored"] is None
+    assert Snapshot.objects.filter(run=run, label="after_rollback").count() == 1
+    result = verdict(run)
+    assert result["restored"] is None and result["message"] == NO_BEFORE
+    page = client.get(url).content.decode()
+    assert 'data-verdict="unknown"' in page and "No pre-migration state was recorded" in page
 
 
 def test_rls_disable_shows_a_security_exposure_until_re_enabled(transactional_db, client, oncall, lead, demo_target):
