@@ -9,6 +9,14 @@
 --   over SECURITY DEFINER helpers with an empty search_path (no recursion through memberships' RLS).
 --   Roles: anon gets no tenant policy (sees nothing); service_role has BYPASSRLS and explicit FOR ALL
 --   policies; guests read, members and admins write, admins manage memberships.
+-- Access window: from this file until ...000003 has backfilled a row, authenticated users do not see that
+--   row: its organization_id is still NULL and NULL matches no organization. Creating the default
+--   memberships earlier (in ...000001) would not change this: it would only expose rows written after
+--   ...000001 (which get an organization from the trigger). Widening the policies with
+--   "OR organization_id IS NULL AND user_id = auth.uid()" would, but PostgreSQL 15 keeps that OR after the
+--   column becomes NOT NULL, which stops every policy from using the organization indexes. So run
+--   ...000003 right after this file (or both in the maintenance window); service_role (Workers) is not
+--   affected (BYPASSRLS).
 -- Locks: one short transaction; CREATE/DROP POLICY, ENABLE RLS and ALTER VIEW take brief ACCESS EXCLUSIVE
 --   locks on the tenant tables (catalog only). lock_timeout makes it fail fast and roll back entirely.
 -- Idempotent: the save is ON CONFLICT DO NOTHING and skips this file's own policies (prefix mt_),

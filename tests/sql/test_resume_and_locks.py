@@ -157,3 +157,21 @@ def test_concurrent_single_tenant_writer_never_waits_long(big_template, clone):
         assert n == len(waits) // 3 or n >= len(waits) // 3 - 1
     res, output = validate(db)
     assert set(res.values()) == {"PASSED"}, output
+
+
+def test_leftover_of_interrupted_reindex_is_dropped(small_template, clone):
+    db = clone(small_template)
+    migrate(db)
+    with connect(db) as conn:
+        fp = schema_fingerprint(conn)
+        # What an interrupted REINDEX CONCURRENTLY leaves behind: an invalid copy named <index>_ccnew.
+        conn.execute("CREATE INDEX idx_audit_reports_user_id_ccnew ON public.audit_reports (user_id)")
+        conn.execute("UPDATE pg_index SET indisvalid = false "
+                     "WHERE indexrelid = 'public.idx_audit_reports_user_id_ccnew'::regclass")
+    proc = psql(db, FORWARD[2])
+    assert "dropping invalid index idx_audit_reports_user_id_ccnew" in proc.stderr
+    with connect(db) as conn:
+        assert conn.execute("SELECT to_regclass('public.idx_audit_reports_user_id_ccnew')").fetchone()[0] is None
+        assert diff_fingerprints(fp, schema_fingerprint(conn)) == []
+    res, output = validate(db)
+    assert set(res.values()) == {"PASSED"} and len(res) == len(CATEGORIES), output
