@@ -19,6 +19,36 @@ SET client_min_messages = warning;  -- hide the "does not exist, skipping" notic
 
 BEGIN;
 
+-- Take every lock this transaction needs up front, in one fixed order, with short attempts: a writer can
+-- then never hold one table while this file waits for another (a deadlock), and writers queue behind this
+-- file for at most one 500 ms attempt. Repeated in 0001, 0002 and the rollback: each file runs alone in psql.
+DO $$
+DECLARE
+    tables text := (SELECT string_agg(format('public.%I', t), ', ' ORDER BY ord)
+                    FROM unnest(ARRAY['profiles', 'audit_reports', 'automation_jobs', 'generated_automations',
+                                      'waitlist', 'organizations', 'organization_memberships'])
+                         WITH ORDINALITY AS u(t, ord)
+                    WHERE to_regclass(format('public.%I', t)) IS NOT NULL);
+    attempt integer := 0;
+BEGIN
+    LOOP
+        attempt := attempt + 1;
+        BEGIN
+            PERFORM set_config('lock_timeout', '500ms', true);
+            EXECUTE 'LOCK TABLE auth.users IN SHARE ROW EXCLUSIVE MODE';
+            EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE';
+            EXIT;
+        EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+            IF attempt >= 30 THEN
+                RAISE;
+            END IF;
+            RAISE NOTICE 'tenant tables busy (attempt % of 30), retrying', attempt;
+            PERFORM pg_catalog.pg_sleep(least(0.2 * attempt, 2));
+        END;
+    END LOOP;
+END
+$$;
+
 -- ---------------------------------------------------------------------------------------------------
 -- New tables
 -- ---------------------------------------------------------------------------------------------------

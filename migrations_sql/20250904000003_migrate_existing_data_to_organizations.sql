@@ -41,6 +41,8 @@ BEGIN
     LOOP
         i := i + 1;
         BEGIN
+            -- Writers queue behind a waiting ACCESS EXCLUSIVE request: keep each wait short, retry instead.
+            PERFORM pg_catalog.set_config('lock_timeout', '500ms', true);
             EXECUTE p_sql;
             RETURN;
         EXCEPTION WHEN lock_not_available THEN
