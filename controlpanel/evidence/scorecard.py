@@ -7,6 +7,7 @@ reports, sign-offs); it never touches the target, so pages and the CLI can call 
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db.models import Min, Q
 from django.urls import reverse
 
 from controlpanel.runs.models import Attempt
@@ -51,6 +52,17 @@ def size_budget_percent() -> float:
 
 def latest_snapshot(run, label) -> Snapshot | None:
     return run.snapshots.filter(label=label).order_by("-taken_at", "-id").first()
+
+
+def pre_migration_snapshot(run) -> Snapshot | None:
+    """The latest "before" snapshot whose data assessment ended before any Step 1 attempt was queued: one
+    taken by an assessment re-run after Step 1 started shows the migrated state, not the pre-migration one."""
+    snapshots = run.snapshots.filter(label=Snapshot.Label.BEFORE)
+    step1 = Attempt.objects.filter(step__run=run, step__key__startswith="step1.").aggregate(
+        first=Min("queued_at"))["first"]
+    if step1 is not None:
+        snapshots = snapshots.filter(Q(attempt__finished_at__lt=step1) | Q(attempt__isnull=True, taken_at__lt=step1))
+    return snapshots.order_by("-taken_at", "-id").first()
 
 
 def latest_report(run, kind) -> EvidenceReport | None:
@@ -188,7 +200,7 @@ def _manual(run, criterion) -> tuple[str, dict]:
 
 
 def evidence_context(run) -> dict:
-    before = latest_snapshot(run, Snapshot.Label.BEFORE)
+    before = pre_migration_snapshot(run)
     after = latest_snapshot(run, Snapshot.Label.AFTER)
     return {
         "before": before, "after": after,

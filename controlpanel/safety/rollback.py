@@ -7,13 +7,12 @@ emergency rollback succeeds, both before the step shows as ended. The verdict is
 """
 
 import psycopg
-from django.db.models import Min, Q
 from django.utils import timezone
 from psycopg import sql
 
 from controlpanel.evidence.models import Snapshot
 from controlpanel.evidence.reconcile import compare_restored
-from controlpanel.runs.models import Attempt
+from controlpanel.evidence.scorecard import pre_migration_snapshot
 from controlpanel.targets.connection import TargetUnavailable, target_connection
 from controlpanel.targets.tenancy import existing_tables, tenant_tables
 
@@ -26,15 +25,7 @@ NO_BEFORE = ("No pre-migration state was recorded for this run (its data assessm
 
 
 def before_snapshot(run) -> Snapshot | None:
-    """The latest "before" snapshot of the run whose data assessment ended before any Step 1 attempt was
-    queued: one taken by a data assessment re-run after Step 1 started is not the pre-migration state."""
-    snapshots = Snapshot.objects.filter(run=run, label=Snapshot.Label.BEFORE)
-    step1 = Attempt.objects.filter(step__run=run, step__key__startswith="step1.").aggregate(
-        first=Min("queued_at"))["first"]
-    if step1 is not None:
-        snapshots = snapshots.filter(Q(attempt__finished_at__lt=step1)
-                                     | Q(attempt__isnull=True, taken_at__lt=step1))
-    return snapshots.order_by("-taken_at", "-id").first()
+    return pre_migration_snapshot(run)
 
 
 def after_rollback_snapshot(run, attempt=None) -> Snapshot | None:
