@@ -4,42 +4,24 @@ Creates a throwaway control database, migrates it, bulk-inserts runs, steps, att
 INSERT ... SELECT, then renders /leads/history/ (and a run's timeline) with the Django test client as a lead and
 prints p50/p95 per case. The first render of a page computes and caches the summaries of its 25 runs (the real
 evidence scorecard included); it is reported separately as "cold". The database is dropped unless --keep.
+(No target database: this one needs no template from bench/common.py, only its control-database helper.)
 
     .venv/bin/python bench/bench_history.py [--runs 10000] [--events 1000000] [--repeat 30]
 """
 
 import argparse
 import json
-import os
-import statistics
-import sys
 import time
 import uuid
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import common
+from psycopg import sql
+
 DB_NAME = f"bench_history_{uuid.uuid4().hex[:8]}"
-os.environ["CONTROL_DB_NAME"] = DB_NAME  # before Django reads its settings: everything below uses this DB
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlpanel.settings")
-
-import django  # noqa: E402
-import psycopg  # noqa: E402
-from psycopg import sql  # noqa: E402
-
-
-def admin(dbname="postgres"):
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    return psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], password=db["PASSWORD"] or None,
-                           dbname=dbname, autocommit=True)
 
 
 def percentiles(samples_ms):
-    ordered = sorted(samples_ms)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
-    return {"n": len(ordered), "p50_ms": round(statistics.median(ordered), 1), "p95_ms": round(p95, 1)}
+    return common.percentiles(samples_ms, digits=1, with_max=False)
 
 
 def populate(runs: int, events: int) -> dict:
@@ -142,10 +124,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
 
-    with admin() as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB_NAME)))
-    try:
-        django.setup()
+    with common.control_database(DB_NAME, keep=args.keep):
         from django.core.management import call_command
         from django.db import connection
         from django.test import Client
@@ -187,13 +166,10 @@ def main() -> None:
                           "history_cold_ms": cold, "timeline_one_run": timeline_ms}, indent=2))
         worst = max(w["p95_ms"] for w in warm.values())
         print(f"worst warm p95: {worst:.1f} ms ({'under' if worst < 200 else 'OVER'} the 200 ms goal)")
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if not args.keep:
-            with admin() as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME)))
+        common.headline("history", "history page worst warm p95", f"{worst:.1f} ms ({data['counts']['runs']} runs, "
+                        f"{data['counts']['events']} events)", "p95 < 200 ms", worst < 200)
+        common.headline("history", "history cold render (worst)", f"{max(cold.values()):.1f} ms")
+        common.headline("history", "run timeline p95", f"{timeline_ms['p95_ms']:.1f} ms")
 
 
 if __name__ == "__main__":

@@ -18,8 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import common
+
+ROOT = common.ROOT
 DB_NAME = "cp_bench_live"
 
 
@@ -29,22 +30,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def setup_django():
-    os.environ["CONTROL_DB_NAME"] = DB_NAME
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlpanel.settings")
-    import django
-
-    django.setup()
-
-
-def psql(sql: str) -> None:
-    subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", sql], check=True)
-
-
 def build_control_db():
-    psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-    psql(f"CREATE DATABASE {DB_NAME}")
-    setup_django()
+    """Migrate the (new, empty) control database and create the running step the viewers watch."""
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
@@ -100,7 +87,8 @@ def run_locust(run, users: int, seconds: int) -> dict:
     port = free_port()
     env = dict(os.environ, CONTROL_DB_NAME=DB_NAME, WEB_PORT=str(port))
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "controlpanel.wsgi", "--bind", f"127.0.0.1:{port}",
-                               "--workers", "2", "--threads", "8", "--log-level", "warning"], cwd=ROOT, env=env)
+                               "--workers", "2", "--threads", "8", "--keep-alive", "5", "--log-level", "warning"],
+                              cwd=ROOT, env=env)
     try:
         for _ in range(100):
             try:
@@ -132,19 +120,22 @@ def main():
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--seconds", type=int, default=60)
     args = parser.parse_args()
-    user, run, step, attempt, StepEvent = build_control_db()
-    counts = queries_per_poll(user, run, attempt, StepEvent)
-    stats = run_locust(run, args.users, args.seconds)
-    from django.db import connections
-
-    connections.close_all()
-    psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+    with common.control_database(DB_NAME):
+        user, run, step, attempt, StepEvent = build_control_db()
+        counts = queries_per_poll(user, run, attempt, StepEvent)
+        stats = run_locust(run, args.users, args.seconds)
     print(f"live fragment, {args.users} viewers every 2 s for {args.seconds} s")
     print(f"  requests {stats['Request Count']}  failures {stats['Failure Count']}  "
           f"rate {float(stats['Requests/s']):.1f}/s")
     print(f"  p50 {stats['50%']} ms   p95 {stats['95%']} ms   p99 {stats['99%']} ms   (aim: p95 < 50 ms)")
     print(f"  control DB queries per poll: {counts[10]} with 10 log lines, {counts[200]} with 200 "
           f"(ratio {counts[200] / counts[10]:.2f}; constant = 1.00)")
+    p95 = float(stats["95%"])
+    common.headline("live", f"live fragment p95 ({args.users} viewers)",
+                    f"{stats['95%']} ms (p50 {stats['50%']} ms, {stats['Failure Count']} failed requests)",
+                    "p95 < 50 ms", p95 < 50)
+    common.headline("live", "control DB queries per poll", f"{counts[10]} (10 lines) / {counts[200]} (200 lines)",
+                    "constant", counts[10] == counts[200])
 
 
 if __name__ == "__main__":

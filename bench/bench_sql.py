@@ -2,8 +2,9 @@
 
     python bench/bench_sql.py [--reports 1000000] [--users N] [--organizations 1000] [--keep]
 
-Measures, in one run on identical copies of one seeded baseline (CREATE DATABASE ... TEMPLATE):
-  * seeding time;
+Measures, in one run on identical copies of one seeded baseline (a cached, unmigrated target template from
+bench/common.py, cloned with CREATE DATABASE ... TEMPLATE):
+  * seeding time (of the template: from an earlier run when it was cached);
   * backfill throughput of 20250904000003 (its statements run one by one, as the panel does) as a ratio to
     one single-statement UPDATE per table of the same rows (same trigger setting: replica, as the backfill
     uses when run by a superuser); --repeat pairs on fresh copies, alternating which of the two runs first,
@@ -14,32 +15,26 @@ Measures, in one run on identical copies of one seeded baseline (CREATE DATABASE
     "latest 50" is judged as the multi-tenant app sends it (with its current organization); the variant
     with RLS only (no organization filter) is printed for information, see RLS_ONLY_NOTE.
 
-Connection: libpq variables (PGHOST, PGPORT, PGUSER), default 127.0.0.1:5432 as postgres. Databases are
-named sqlb_bench_* and dropped at the end unless --keep.
+Connection: see bench/common.py (BENCH_SERVER, else libpq PGHOST/PGPORT/PGUSER, default 127.0.0.1:5432 as
+postgres). Clones are named sqlb_bench_* and dropped at the end unless --keep.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
+import common
 import psycopg
 from pglast import split
 from psycopg import sql
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from controlpanel.targets.seeding import distribute_into_organizations
 
-from controlpanel.targets.seeding import distribute_into_organizations, seed_target  # noqa: E402
-
-BUNDLE = ROOT / "migrations_sql"
+BUNDLE = common.bundle_dir()
 F1 = BUNDLE / "20250904000001_add_multi_tenant_organizations.sql"
 F2 = BUNDLE / "20250904000002_add_organization_rls_policies.sql"
 F3 = BUNDLE / "20250904000003_migrate_existing_data_to_organizations.sql"
@@ -52,33 +47,9 @@ RLS_ONLY_NOTE = (
     "makes every user fetch all rows while one organization dominates, as right after the migration). "
     "IN (SELECT ...) is worse (RLS sublinks stay hashed SubPlan filters, never index conditions). The app "
     "sends its organization: see the judged 'org context' line.")
-HOST = os.environ.get("PGHOST", "127.0.0.1")
-PORT = os.environ.get("PGPORT", "5432")
-USER = os.environ.get("PGUSER", "postgres")
-
-
-def dsn(db: str) -> str:
-    return f"host={HOST} port={PORT} user={USER} dbname={db}"
-
-
-def admin(statement: sql.Composable) -> None:
-    with psycopg.connect(dsn("postgres"), autocommit=True) as conn:
-        conn.execute(statement)
-
-
-def psql_file(db: str, path: Path) -> float:
-    env = {**os.environ, "PGHOST": HOST, "PGPORT": PORT, "PGUSER": USER,
-           "PGOPTIONS": "-c client_min_messages=warning"}
-    t0 = time.perf_counter()
-    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-f", str(path)], check=True, env=env,
-                   stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t0
-
-
-def db_size(db: str) -> int:
-    with psycopg.connect(dsn(db), autocommit=True) as conn:
-        conn.execute("CHECKPOINT")
-        return conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+dsn = common.dsn
+psql_file = common.psql_file
+db_size = common.database_size
 
 
 def run_0003_by_statement(db: str) -> dict[str, float]:
@@ -186,7 +157,7 @@ def ratio_pair(base: str, tag: str, single_first: bool) -> tuple[float, float, f
     dbs = [f"sqlb_bench_rb_{tag}", f"sqlb_bench_rs_{tag}"]
     try:
         for db in dbs:
-            admin(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(db), sql.Identifier(base)))
+            common.clone(base, db)
             psql_file(db, F1)
             psql_file(db, F2)
         if single_first:
@@ -198,7 +169,7 @@ def ratio_pair(base: str, tag: str, single_first: bool) -> tuple[float, float, f
         return (n_rows / backfill_s) / (single_rows / single_s), backfill_s, single_s
     finally:
         for db in dbs:
-            admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
+            common.drop(db)
 
 
 def main() -> int:
@@ -206,24 +177,21 @@ def main() -> int:
     parser.add_argument("--reports", type=int, default=1_000_000)
     parser.add_argument("--users", type=int, default=None, help="default: reports / 100")
     parser.add_argument("--organizations", type=int, default=1000)
-    parser.add_argument("--keep", action="store_true", help="keep the databases")
+    parser.add_argument("--keep", action="store_true", help="keep the cloned databases")
     parser.add_argument("--repeat", type=int, default=3, help="backfill/single UPDATE pairs (median judged)")
     args = parser.parse_args()
     users = args.users or max(args.reports // 100, 10)
     tag = uuid.uuid4().hex[:8]
-    base, dba, dbb = f"sqlb_bench_base_{tag}", f"sqlb_bench_batched_{tag}", f"sqlb_bench_single_{tag}"
+    dba, dbb = f"sqlb_bench_batched_{tag}", f"sqlb_bench_single_{tag}"
     rows: list[tuple[str, str]] = []
+    base = common.target_template(users, args.reports, migrated=False)
+    built = common.template_info(base)
+    seconds, counts, note = built.get("phases", {}).get("seed", 0.0), built.get("seed"), common.cached_note(built)
+    rows.append(("seed", f"{seconds:.1f} s for {counts} (incl. VACUUM ANALYZE){note}"))
+    print(f"seeded in {seconds:.1f} s: {counts}{note}", flush=True)
     try:
-        admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(base)))
-        for path in sorted((BUNDLE / "baseline").glob("*.sql")):
-            psql_file(base, path)
-        with psycopg.connect(dsn(base), autocommit=True) as conn:
-            counts = seed_target(conn, users=users, reports=args.reports)
-        seconds = counts.pop("seconds")
-        rows.append(("seed", f"{seconds:.1f} s for {counts} (incl. VACUUM ANALYZE)"))
-        print(f"seeded in {seconds:.1f} s: {counts}", flush=True)
         for db in (dba, dbb):
-            admin(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(db), sql.Identifier(base)))
+            common.clone(base, db)
         size_before = db_size(dba)
 
         for db in (dba, dbb):
@@ -235,7 +203,7 @@ def main() -> int:
         size_after = db_size(dba)
         single_s, single_rows = single_update(dbb)
         size_single = db_size(dbb)
-        admin(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(dbb)))
+        common.drop(dbb)
         for name, seconds in phases.items():
             rows.append((f"0003 {name}", f"{seconds:.2f} s"))
         rows.append(("0003 total", f"{sum(phases.values()):.2f} s"))
@@ -251,9 +219,12 @@ def main() -> int:
                      + " (pair 1: backfill first, then alternating)"))
         rows.append(("backfill / single UPDATE (median)",
                      f"{ratio:.2f} (target >= 0.9) {'OK' if ratio >= 0.9 else 'MISS'}"))
+        common.headline("sql", "backfill / single UPDATE (median)", f"{ratio:.2f} ({len(ratios)} pairs)", ">= 0.9",
+                        ratio >= 0.9)
         growth = (size_after - size_before) * 100 / size_before
         rows.append(("database size", f"{size_before / 2**20:.0f} MB -> {size_after / 2**20:.0f} MB"))
         rows.append(("size growth", f"{growth:.1f} % (budget 10 %) {'OK' if growth < 10 else 'MISS'}"))
+        common.headline("sql", "size growth", f"{growth:.1f} %", "< 10 %", growth < 10)
         rows.append(("(single UPDATE copy size)",
                      f"{size_single / 2**20:.0f} MB = +{(size_single - size_before) * 100 / size_before:.1f} %"))
         print("migration measured; distributing into organizations", flush=True)
@@ -263,13 +234,16 @@ def main() -> int:
         for label, user_ms, direct_ms in rls_queries(dba):
             ok = user_ms <= 2 * direct_ms + 1 and user_ms < 5
             verdict = "(not judged)" if label.endswith("info)") else ("OK" if ok else "MISS")
+            if not label.endswith("info)"):
+                common.headline("sql", f"RLS {label}", f"{user_ms:.2f} ms vs direct {direct_ms:.2f} ms",
+                                "<= 2x+1 ms, < 5 ms", ok)
             rows.append((f"RLS {label}", f"user {user_ms:.2f} ms vs direct {direct_ms:.2f} ms = "
                                          f"{user_ms / direct_ms:.2f}x {verdict}"))
         rows.append(("RLS latest 50, RLS only: why", RLS_ONLY_NOTE))
     finally:
         if not args.keep:
-            for db in (dbb, dba, base):
-                admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
+            for db in (dbb, dba):
+                common.drop(db)
     width = max(len(k) for k, _ in rows)
     print()
     print(f"{'measure':<{width}}  value")

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 
 from controlpanel.core import audit, roles
 from controlpanel.core.access import requires
+from controlpanel.core.queue import UNAVAILABLE, enqueue
 from controlpanel.runs.models import Run
 
 from . import locks
@@ -53,9 +54,11 @@ def run_evidence(request, run_id):
 @requires(roles.OPERATE_RUNS)
 def collect(request, run_id):
     run = get_object_or_404(Run, pk=run_id)
-    audit.record("evidence.collect", request=request, obj=run)
-    collect_evidence_task.delay(run.pk)
-    messages.success(request, "Evidence collection queued; results appear here when it finishes.")
+    if enqueue(collect_evidence_task, run.pk) is None:
+        messages.error(request, UNAVAILABLE)
+    else:
+        audit.record("evidence.collect", request=request, obj=run)
+        messages.success(request, "Evidence collection queued; results appear here when it finishes.")
     return redirect("evidence:run", run_id=run.pk)
 
 

@@ -7,43 +7,21 @@ final text as a last line of defence, even though nothing upstream should carry 
 import csv
 import io
 import json
-import os
-
-from psycopg.conninfo import conninfo_to_dict
 
 from controlpanel.runs.models import Run
+from controlpanel.targets.connection import redact as redact_secrets
+from controlpanel.targets.connection import secret_values
 
 from . import scorecards, timeline
 from .models import Approval
-
-REDACTED = "***"
-MIN_SECRET_LENGTH = 4  # never "redact" trivially short values (they would mangle the whole report)
 
 
 def _iso(value):
     return value.isoformat() if value else None
 
 
-def secrets_of(target) -> list[str]:
-    secrets = set()
-    dsn = os.environ.get(target.dsn_env_var, "")
-    if dsn:
-        secrets.add(dsn)
-        try:
-            password = conninfo_to_dict(dsn).get("password")
-        except Exception:  # an unparsable DSN is still redacted as a whole
-            password = None
-        if password:
-            secrets.add(str(password))
-    if target.service_key_env_var and os.environ.get(target.service_key_env_var):
-        secrets.add(os.environ[target.service_key_env_var])
-    return sorted((s for s in secrets if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True)
-
-
 def redact(text: str, target) -> str:
-    for secret in secrets_of(target):
-        text = text.replace(secret, REDACTED)
-    return text
+    return redact_secrets(text, secret_values(target))
 
 
 def build_report(run: Run) -> dict:

@@ -170,6 +170,7 @@ def audit_export(request):
 # --- approvals and escalations ----------------------------------------------------------------------
 
 @require_POST
+@requires(roles.OPERATE_RUNS)
 def approval_request(request, run_id, action):
     run = get_object_or_404(Run.objects.select_related("target"), pk=run_id)
     try:
@@ -199,6 +200,7 @@ def approval_decide(request, approval_id):
 
 
 @require_POST
+@requires(roles.OPERATE_RUNS)
 def escalate(request, run_id):
     run = get_object_or_404(Run.objects.select_related("target"), pk=run_id)
     form = EscalateForm(request.POST)

@@ -69,7 +69,10 @@ def refresh_run_status(run: Run) -> None:
         if new == Run.Status.COMPLETED:
             from .signals import run_completed
 
-            run_completed.send(sender=Run, run=run)
+            for receiver, response in run_completed.send_robust(sender=Run, run=run):
+                if isinstance(response, Exception):
+                    log.error("run_completed receiver %s failed: %r", getattr(receiver, "__name__", receiver),
+                              response)
 
 
 # --- starting steps -------------------------------------------------------------------------------
@@ -83,6 +86,7 @@ def start_step(run: Run, key: str, user, *, params=None, confirm_target: str | N
     if step_def.kind == Kind.COMMAND and not command_for(run, step_def):
         raise StepRefused("No command is configured for this step: sign it off manually once done.")
     with transaction.atomic():
+        Run.objects.select_for_update().get(pk=run.pk)  # two different steps of one run cannot both start
         step = StepRun.objects.select_for_update().get(run=run, key=key)
         reasons = gates.blockers(run, key, user)
         if reasons:
@@ -141,14 +145,14 @@ def cancel_step(run: Run, key: str, user, request=None) -> None:
         attempt = current_attempt(step)
         if not step.is_active or attempt is None:
             raise StepRefused("Nothing to cancel: the step is not queued or running.")
-        if step.status == Status.QUEUED and attempt.status == Status.QUEUED:
-            # Not picked up yet: the worker's fencing check will see it cancelled and do nothing.
-            attempt.status = Status.CANCELLED
-            attempt.finished_at = timezone.now()
+        # Not picked up yet: cancel it outright (the worker's fencing will find it cancelled and do nothing).
+        if Attempt.objects.filter(pk=attempt.pk, status=Status.QUEUED).update(
+                status=Status.CANCELLED, cancel_requested=True, finished_at=timezone.now()):
             step.status = Status.CANCELLED
-            step.save(update_fields=["status"])
-        attempt.cancel_requested = True
-        attempt.save(update_fields=["cancel_requested", "status", "finished_at"])
+            step.finished_at = timezone.now()
+            step.save(update_fields=["status", "finished_at"])
+        else:  # running: the heartbeat cancels the statement; the runner records the outcome
+            Attempt.objects.filter(pk=attempt.pk).update(cancel_requested=True)
         audit.record("step.cancel", user=user, request=request, obj=step, run=run.pk, attempt=attempt.number)
 
 
@@ -170,12 +174,17 @@ def mark_done(run: Run, key: str, user, reason: str, request=None) -> None:
     """A person declares a stopped step done (e.g. verified by hand after an interruption)."""
     if not reason.strip():
         raise StepRefused("Give a reason for marking the step done.")
-    if not user.has_perm(roles.perm(RUNBOOK.step(key).acts)):
-        raise StepRefused("Your role may not act on this step.")
     with transaction.atomic():
+        Run.objects.select_for_update().get(pk=run.pk)
         step = StepRun.objects.select_for_update().get(run=run, key=key)
         if step.is_active:
             raise StepRefused("The step is still active: cancel it first.")
+        if step.status not in (Status.INTERRUPTED, Status.FAILED, Status.CANCELLED) or not step.attempts.exists():
+            raise StepRefused("Only a step that ran and stopped (interrupted, failed or cancelled) can be marked done.")
+        # The same gates as starting it: marking done is never a way around prerequisites or production gates.
+        reasons = gates.blockers(run, key, user)
+        if reasons:
+            raise StepRefused(" ".join(reasons))
         step.status = Status.SUCCEEDED
         step.signed_off_by = user
         step.sign_off_reason = reason
@@ -192,6 +201,7 @@ def sign_off(run: Run, key: str, user, note: str = "", request=None) -> None:
     if step_def.kind != Kind.COMMAND:
         raise StepRefused("Only deployment steps are signed off.")
     with transaction.atomic():
+        Run.objects.select_for_update().get(pk=run.pk)
         step = StepRun.objects.select_for_update().get(run=run, key=key)
         reasons = gates.blockers(run, key, user)
         if reasons:
@@ -208,6 +218,8 @@ def sign_off(run: Run, key: str, user, note: str = "", request=None) -> None:
 
 
 def flag_for_investigation(run: Run, key: str, user, note: str, request=None) -> None:
+    if not user.has_perm(roles.perm(roles.OPERATE_RUNS)):
+        raise StepRefused("Your role may not flag steps.")
     step = run.steps.get(key=key)
     step.flagged_for_investigation = True
     step.save(update_fields=["flagged_for_investigation"])
@@ -295,4 +307,14 @@ def reap_stale_steps(now=None) -> list[int]:
             StepEvent.objects.create(attempt=attempt, kind=StepEvent.Kind.ERROR, message=attempt.error["message"])
             audit.record("step.interrupted", obj=attempt.step, run=attempt.step.run_id, attempt=attempt.number)
             reaped.append(attempt.pk)
+        # A worker that died after recording its attempt's outcome but before the step's (e.g. during an
+        # evidence snapshot) leaves the step shown as active: give it its latest attempt's outcome.
+        for step in StepRun.objects.select_for_update(skip_locked=True).filter(status__in=StepRun.ACTIVE):
+            latest = step.attempts.order_by("-number").first()
+            if latest and latest.status not in StepRun.ACTIVE and latest.finished_at and latest.finished_at < cutoff:
+                step.status = latest.status
+                step.finished_at = latest.finished_at
+                step.save(update_fields=["status", "finished_at"])
+                refresh_run_status(step.run)
+                reaped.append(latest.pk)
     return reaped

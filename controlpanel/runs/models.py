@@ -206,6 +206,11 @@ class StepCommand(models.Model):
     )
     working_directory = models.CharField(max_length=500)
     arguments = models.JSONField(help_text='Argument list, e.g. ["npm", "run", "deploy"] (no shell).')
+    passed_variables = models.JSONField(
+        default=list, blank=True,
+        help_text='Names of the worker\'s environment variables the command receives, e.g. ["CLOUDFLARE_API_TOKEN"]. '
+                  "Nothing else is passed but PATH, HOME and the locale; their values are redacted from the log.",
+    )
     timeout_seconds = models.PositiveIntegerField(default=900)
 
     class Meta:

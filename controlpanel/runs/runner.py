@@ -84,9 +84,11 @@ class Heartbeat(threading.Thread):
     def run(self):
         try:
             while not self.stopping.wait(settings.STEP_HEARTBEAT_SECONDS if self.locks.samples else 0.2):
-                self.beat()
-        except Exception:  # the heartbeat must never take the step down; a missing beat is visible
-            log.exception("heartbeat failed")
+                try:
+                    self.beat()
+                except Exception:  # one failed beat (control DB hiccup) must not end the heartbeat for good
+                    log.exception("heartbeat beat failed; trying again")
+                    close_old_connections()
         finally:
             connection.close()
 
@@ -110,8 +112,10 @@ class Heartbeat(threading.Thread):
             progress["monitor_error"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         row = Attempt.objects.filter(pk=attempt.pk).values("cancel_requested").first()
         Attempt.objects.filter(pk=attempt.pk).update(heartbeat_at=timezone.now(), progress=progress)
-        if not final and row and row["cancel_requested"] and not self.ctx.cancel_event.is_set():
+        if not final and row and row["cancel_requested"]:
             self.ctx.cancel_event.set()
+            # Sent on every beat until the step ends: a cancel that lands between two statements hits an idle
+            # backend and would otherwise be lost for the whole next statement.
             self.lock_conn.execute("SELECT pg_cancel_backend(%s)", (self.work_pid,))
 
     def backfill_progress(self) -> dict:
@@ -155,8 +159,9 @@ def _claim(attempt_id: int, worker: str) -> Attempt | None:
         if attempt.cancel_requested:
             _finish(attempt, Status.CANCELLED, error={"message": "cancelled before it started"})
             return None
-        attempt.worker = worker
-        attempt.save(update_fields=["worker"])
+        now = timezone.now()
+        attempt.worker, attempt.status, attempt.heartbeat_at = worker, Status.RUNNING, now
+        attempt.save(update_fields=["worker", "status", "heartbeat_at"])
         return attempt
 
 
@@ -202,8 +207,10 @@ def _execute_locked(attempt, run, step_def, lock_conn, work_conn) -> str:
     work_conn.execute("SET client_connection_check_interval = 1000")
     now = timezone.now()
     with transaction.atomic():
-        Attempt.objects.filter(pk=attempt.pk).update(status=Status.RUNNING, started_at=now, heartbeat_at=now,
-                                                     backend_pid=pid)
+        started = Attempt.objects.filter(pk=attempt.pk, status=Status.RUNNING, cancel_requested=False).update(
+            started_at=now, heartbeat_at=now, backend_pid=pid)
+        if not started:  # cancelled (or reaped) while waiting for the target lock: nothing was done
+            return _finish(attempt, Status.CANCELLED, error={"message": "Cancelled before it started."})
         step = StepRun.objects.select_for_update().get(pk=attempt.step_id)
         step.status = Status.RUNNING
         step.started_at = step.started_at or now
@@ -230,9 +237,18 @@ def _execute_locked(attempt, run, step_def, lock_conn, work_conn) -> str:
         error = {"message": str(exc)}
     except TargetUnavailable as exc:
         error = {"message": str(exc)}
+    except psycopg.errors.QueryCanceled as exc:
+        if ctx.is_cancelled():
+            status = Status.CANCELLED
+            error = {"message": "Cancelled: the statement was cancelled and its transaction rolled back."}
+        else:
+            error = {"message": f"Statement timeout: {_first_line(exc)}", "sqlstate": exc.sqlstate}
     except psycopg.OperationalError as exc:
-        error = {"message": f"Connection to the target was lost: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
-                 " — the open transaction was rolled back by the server."}
+        if work_conn.broken or work_conn.closed:
+            error = {"message": f"Connection to the target was lost: {_first_line(exc)} — the open transaction "
+                                "was rolled back by the server."}
+        else:  # lock timeout, deadlock, …: say which
+            error = {"message": _first_line(exc), "sqlstate": exc.sqlstate}
     except Exception as exc:
         log.exception("step executor crashed")
         error = {"message": f"{type(exc).__name__}: {exc}"}
@@ -251,17 +267,29 @@ def _execute_locked(attempt, run, step_def, lock_conn, work_conn) -> str:
     return _finish(attempt, status, result=result, error=error)
 
 
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _finish(attempt: Attempt, status: str, *, result=None, error=None) -> str:
     """Record the outcome. Receivers (evidence snapshots) run before the step shows as ended, while the
     migration lock is still held, so the next step cannot start on a target still being read."""
     now = timezone.now()
-    Attempt.objects.filter(pk=attempt.pk).update(status=status, finished_at=now, result=result or {}, error=error)
+    ended = Attempt.objects.filter(pk=attempt.pk, status__in=(Status.QUEUED, Status.RUNNING)).update(
+        status=status, finished_at=now, result=result or {}, error=error)
+    if not ended:  # the reaper marked it interrupted meanwhile: keep that verdict, record what happened
+        StepEvent.objects.create(attempt=attempt, kind=StepEvent.Kind.ERROR,
+                                 message=f"The worker finished ({status}) after the attempt was marked interrupted.")
+        return status
     attempt.refresh_from_db()
-    try:
-        attempt_finished.send(sender=Attempt, attempt=attempt)
-    except Exception:
-        log.exception("an attempt_finished receiver failed")
+    for receiver, response in attempt_finished.send_robust(sender=Attempt, attempt=attempt):
+        if isinstance(response, Exception):
+            log.error("attempt_finished receiver %s failed: %r", getattr(receiver, "__name__", receiver), response)
     with transaction.atomic():
+        latest = Attempt.objects.filter(step_id=attempt.step_id).order_by("-number").values_list("pk", flat=True)
+        if latest.first() != attempt.pk:
+            return status  # a newer attempt owns the step's status
         step = StepRun.objects.select_for_update().get(pk=attempt.step_id)
         step.status = status
         if RUNBOOK.step(step.key).kind == Kind.CHECKLIST and status == Status.SUCCEEDED:

@@ -155,9 +155,10 @@ def _act(request, run_id, key, action):
     run = get_object_or_404(Run.objects.select_related("target"), pk=run_id)
     try:
         RUNBOOK.step(key)
-        message = action(run)
     except KeyError:
         return HttpResponse("Unknown step", status=404)
+    try:
+        message = action(run)
     except engine.StepRefused as exc:
         messages.error(request, str(exc))
     else:

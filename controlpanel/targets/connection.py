@@ -24,16 +24,38 @@ def dsn_for(target) -> str:
     return dsn
 
 
-def _scrub(message: str, dsn: str) -> str:
-    secrets = {dsn}
-    try:
-        password = conninfo_to_dict(dsn).get("password")
-    except psycopg.ProgrammingError:
-        password = None
-    if password:
-        secrets.add(str(password))
+REDACTED = "[redacted]"
+MIN_SECRET_LENGTH = 4  # never "redact" trivially short values: they would mangle the whole text
+
+
+def secret_values(target=None, variable_names=()) -> list[str]:
+    """What must never be shown: the target's DSN and its password, its service key, and the values of
+    the named environment variables. Longest first, so a DSN is replaced before the password inside it."""
+    names = list(variable_names)
+    if target is not None:
+        names += [target.dsn_env_var, target.service_key_env_var]
+    secrets = set()
+    for name in names:
+        value = os.environ.get(name or "", "")
+        if not value:
+            continue
+        secrets.add(value)
+        try:
+            password = conninfo_to_dict(value).get("password")
+        except psycopg.ProgrammingError:  # not a DSN: the value itself is the secret
+            password = None
+        if password:
+            secrets.add(str(password))
+    return sorted((v for v in secrets if len(v) >= MIN_SECRET_LENGTH), key=len, reverse=True)
+
+
+def redact(text: str, secrets) -> str:
     for secret in secrets:
-        message = message.replace(secret, "***")
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def _first_line(message: str) -> str:
     return message.strip().splitlines()[0] if message.strip() else "connection failed"
 
 
@@ -50,7 +72,8 @@ def connect(target, *, autocommit: bool = True, application_name: str = "control
             **kwargs,
         )
     except psycopg.Error as exc:
-        raise TargetUnavailable(f"Target {target.name} is unreachable: {_scrub(str(exc), dsn)}") from None
+        reason = _first_line(redact(str(exc), secret_values(target)))
+        raise TargetUnavailable(f"Target {target.name} is unreachable: {reason}") from None
 
 
 @contextmanager

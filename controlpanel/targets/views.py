@@ -4,6 +4,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from controlpanel.core import audit, roles
 from controlpanel.core.access import requires
+from controlpanel.core.queue import UNAVAILABLE, enqueue
 
 from .models import Target
 
@@ -26,10 +27,8 @@ def check_now(request, name):
     from .tasks import check_target_task
 
     target = get_object_or_404(Target, name=name)
-    try:
-        check_target_task.delay(target.pk)
-    except Exception:  # broker down: say so instead of pretending the check was queued
-        messages.error(request, "The task queue (Redis) is unavailable: the check was not queued.")
+    if enqueue(check_target_task, target.pk) is None:
+        messages.error(request, UNAVAILABLE)
         return redirect("targets:list")
     audit.record("target.check", request=request, obj=target)
     messages.info(request, f"Connection check for {target.name} queued; this page shows the result.")

@@ -52,3 +52,53 @@ def test_prerequisites_block_with_a_reason(db, oncall, demo_target):
     run = engine.create_run(demo_target, oncall)
     reasons = gates.blockers(run, "step1.rls", oncall)
     assert any("Apply core schema changes" in r for r in reasons)
+
+
+def test_mark_done_is_not_a_way_around_a_gate(prod_run, oncall):
+    """A pending step cannot be marked done; nor can a stopped gated step while its gate is closed."""
+    from controlpanel.runs.models import Attempt
+
+    with pytest.raises(engine.StepRefused, match="ran and stopped"):
+        engine.mark_done(prod_run, "step1.schema", oncall, "it is fine, trust me")
+    step = prod_run.steps.get(key="step1.schema")
+    Attempt.objects.create(step=step, number=1, requested_by=oncall, status="failed")
+    step.status = "failed"
+    step.save()
+    with pytest.raises(engine.StepRefused, match="staging"):
+        engine.mark_done(prod_run, "step1.schema", oncall, "it is fine, trust me")
+    assert prod_run.steps.get(key="step1.schema").status == "failed"
+
+
+def test_a_queued_attempt_cancelled_before_a_worker_takes_it_never_runs(transactional_db, oncall, demo_target):
+    from controlpanel.runs import runner
+    from controlpanel.runs.models import Attempt
+
+    run = engine.create_run(demo_target, oncall)
+    step = run.steps.get(key="pre.assessment")
+    attempt = Attempt.objects.create(step=step, number=1, requested_by=oncall, status="queued")
+    step.status = "queued"
+    step.save()
+    engine.cancel_step(run, "pre.assessment", oncall)
+    attempt.refresh_from_db()
+    assert attempt.status == "cancelled" and run.steps.get(key="pre.assessment").status == "cancelled"
+    assert runner.execute(attempt.pk, worker="late") is None  # the redelivered message changes nothing
+    attempt.refresh_from_db()
+    assert attempt.status == "cancelled" and attempt.worker == ""
+
+
+def test_the_reaper_repairs_a_step_whose_worker_died_after_recording_the_attempt(db, oncall, demo_target):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from controlpanel.runs.models import Attempt
+
+    run = engine.create_run(demo_target, oncall)
+    step = run.steps.get(key="pre.assessment")
+    step.status = "running"
+    step.save()
+    long_ago = timezone.now() - timedelta(minutes=5)
+    attempt = Attempt.objects.create(step=step, number=1, requested_by=oncall, status="succeeded",
+                                     finished_at=long_ago)
+    assert attempt.pk in engine.reap_stale_steps()
+    assert run.steps.get(key="pre.assessment").status == "succeeded"

@@ -82,3 +82,26 @@ def test_the_backfill_pauses_and_resumes_without_losing_rows(transactional_db, o
     with psycopg.connect(dsn_for(target)) as conn:
         counts = conn.execute("SELECT count(*), count(organization_id) FROM public.audit_reports").fetchone()
     assert counts == (reports, reports)
+
+
+def test_a_command_sees_only_the_variables_it_names_and_their_values_are_redacted(
+        transactional_db, oncall, demo_target, tmp_path, monkeypatch):
+    script = ("import os; print('token', os.environ.get('DEPLOY_TOKEN')); "
+              "print('key', os.environ.get('SUPABASE_SERVICE_KEY')); "
+              f"print('dsn', os.environ.get('{demo_target.dsn_env_var}'))")
+    StepCommand.objects.create(name="workers_deploy", working_directory=str(tmp_path), timeout_seconds=60,
+                               arguments=[sys.executable, "-c", script], passed_variables=["DEPLOY_TOKEN"])
+    # The worker was started before this test: give it the token through the same pre-declared mechanism.
+    import os
+
+    token = os.environ["SUPABASE_SERVICE_KEY"]  # a value the worker has; passed under another name below
+    StepCommand.objects.filter(name="workers_deploy").update(passed_variables=["SUPABASE_SERVICE_KEY"],
+                                                             arguments=[sys.executable, "-c", script])
+    run = engine.create_run(demo_target, oncall)
+    through_validation(run, oncall)
+    step = run_step(run, "step3.deploy", oncall)
+    assert step.status == "succeeded"
+    output = list(StepEvent.objects.filter(attempt__step=step, kind="output").values_list("message", flat=True))
+    assert output[0] == "token None"  # not named: not passed
+    assert output[1] == "key [redacted]" and token not in "".join(output)  # named: passed, never shown
+    assert output[2] == "dsn None"  # a target's DSN is never passed to a command

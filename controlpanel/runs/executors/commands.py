@@ -1,6 +1,7 @@
 """External programs: the panel's own backup (pg_dump) and configured deploy commands."""
 
 import hashlib
+import os
 import subprocess
 import threading
 import time
@@ -8,16 +9,24 @@ import time
 from django.conf import settings
 from django.utils import timezone
 
+from controlpanel.targets.connection import redact, secret_values
 from controlpanel.targets.pgenv import client_env
 
 from ..runner import StepFailed
 
+# The only variables a configured command inherits from the worker, besides those it names.
+BASE_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
 
-def _stream(process, ctx, timeout: float) -> int:
-    """Copy the program's output to the live log line by line; stop it on cancel or timeout."""
+
+def command_env(names) -> dict:
+    return {name: os.environ[name] for name in (*BASE_VARIABLES, *names) if name in os.environ}
+
+
+def _stream(process, ctx, timeout: float, secrets=()) -> int:
+    """Copy the program's output to the live log line by line (secrets redacted); stop it on cancel or timeout."""
     def pump():
         for line in process.stdout:
-            ctx.sink.emit("output", line.rstrip("\n"))
+            ctx.sink.emit("output", redact(line.rstrip("\n"), secrets))
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
@@ -49,7 +58,7 @@ def run_backup(ctx) -> dict:
         ["pg_dump", "--format=custom", "--no-password", f"--file={path}"],
         env=client_env(ctx.target), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    code = _stream(process, ctx, timeout=settings.STEP_MAX_SECONDS)
+    code = _stream(process, ctx, timeout=settings.STEP_MAX_SECONDS, secrets=secret_values(ctx.target))
     if code != 0:
         raise StepFailed(f"pg_dump exited with status {code}; see the log above.")
     digest = hashlib.sha256()
@@ -73,11 +82,12 @@ def run_command(ctx) -> dict:
     try:
         process = subprocess.Popen(
             [str(a) for a in command.arguments], cwd=command.working_directory,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=command_env(command.passed_variables), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
     except OSError as exc:
         raise StepFailed(f"Could not start the command: {exc}") from None
-    code = _stream(process, ctx, timeout=command.timeout_seconds)
+    secrets = secret_values(ctx.target, command.passed_variables)
+    code = _stream(process, ctx, timeout=command.timeout_seconds, secrets=secrets)
     if code != 0:
         raise StepFailed(f"The command exited with status {code}.", exit_code=code)
     return {"command": command.arguments, "exit_code": code, "seconds": round(time.monotonic() - started, 1)}

@@ -1,5 +1,6 @@
 """Partial rollback actions from the runbook: RLS off/on for one table, organization indexes off/on."""
 
+import psycopg
 from django.conf import settings
 from psycopg import sql
 
@@ -44,25 +45,40 @@ def _rls(ctx, enable: bool) -> dict:
 
 def _drop_indexes(ctx) -> dict:
     _set_lock_timeout(ctx)
-    indexes = organization_indexes(ctx.conn)
-    for index in indexes:
+    dropped = []
+    for index in organization_indexes(ctx.conn):
         statement = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS public.{}").format(sql.Identifier(index["index"]))
         ctx.sink.emit("statement", statement.as_string(ctx.conn))
-        ctx.conn.execute(statement)
-    return {"dropped": indexes}
+        try:
+            ctx.conn.execute(statement)
+        except psycopg.Error as exc:  # keep the definitions of those already gone, so they can be re-created
+            raise StepFailed(f"Dropping {index['index']} failed: {str(exc).strip()}", dropped=dropped) from None
+        dropped.append(index)
+    return {"dropped": dropped}
+
+
+def _dropped_since_last_create(run) -> list[dict]:
+    """Definitions dropped by every drop attempt (succeeded or failed half-way) since the last re-creation."""
+    attempts = Attempt.objects.filter(step__run=run, step__key__in=("rollback.drop_indexes", "rollback.create_indexes"),
+                                      finished_at__isnull=False).order_by("finished_at")
+    dropped: dict[str, dict] = {}
+    for attempt in attempts:
+        if attempt.step.key == "rollback.create_indexes" and attempt.status == StepRun.Status.SUCCEEDED:
+            dropped.clear()
+        elif attempt.step.key == "rollback.drop_indexes":
+            for index in attempt.result.get("dropped") or (attempt.error or {}).get("dropped") or []:
+                dropped[index["index"]] = index
+    return list(dropped.values())
 
 
 def _create_indexes(ctx) -> dict:
-    """Re-create what the latest successful drop in this run removed, concurrently (no writer blocked)."""
-    last_drop = (
-        Attempt.objects.filter(step__run=ctx.run, step__key="rollback.drop_indexes", status=StepRun.Status.SUCCEEDED)
-        .order_by("-finished_at").first()
-    )
-    if last_drop is None or not last_drop.result.get("dropped"):
+    """Re-create what the drops in this run removed, concurrently (no writer blocked)."""
+    dropped = _dropped_since_last_create(ctx.run)
+    if not dropped:
         raise StepFailed("No dropped organization indexes recorded in this run.")
     _set_lock_timeout(ctx)
     created = []
-    for index in last_drop.result["dropped"]:
+    for index in dropped:
         definition = index["definition"].replace("CREATE INDEX ", "CREATE INDEX CONCURRENTLY IF NOT EXISTS ", 1)
         ctx.sink.emit("statement", definition)
         ctx.conn.execute(definition)
