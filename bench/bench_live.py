@@ -2,7 +2,8 @@
 
 Builds a throwaway control database with a run whose backfill step is "running" (progress, locks and 200
 log lines, as a real step has), serves it with gunicorn as `make up` does, and drives it with locust.
-Prints p50/p95 of the fragment, and the control DB queries per poll measured in-process with 10 and 200 log
+Viewers arrive signed in (one session each), as on-call engineers watching a step are. Prints p50/p95 of the
+fragment, and the control DB queries per poll measured in-process with 10 and 200 log
 lines (constant means the poll does not grow with the log).
 
     python bench/bench_live.py [--users 100] [--seconds 60]
@@ -83,11 +84,27 @@ def queries_per_poll(user, run, attempt, StepEvent) -> dict:
     return counts
 
 
-def run_locust(run, users: int, seconds: int) -> dict:
+def viewer_sessions(user, count: int) -> str:
+    """One signed-in session per viewer, as the login view would create."""
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    keys = []
+    for _ in range(count):
+        session = SessionStore()
+        session[SESSION_KEY] = str(user.pk)
+        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        session.create()
+        keys.append(session.session_key)
+    return ",".join(keys)
+
+
+def run_locust(run, users: int, seconds: int, sessions: str) -> dict:
     port = free_port()
     env = dict(os.environ, CONTROL_DB_NAME=DB_NAME, WEB_PORT=str(port))
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "controlpanel.wsgi", "--bind", f"127.0.0.1:{port}",
-                               "--workers", "2", "--threads", "8", "--keep-alive", "5", "--log-level", "warning"],
+                               "--workers", "3", "--threads", "4", "--keep-alive", "5", "--log-level", "warning"],
                               cwd=ROOT, env=env)
     try:
         for _ in range(100):
@@ -104,8 +121,7 @@ def run_locust(run, users: int, seconds: int) -> dict:
                  f"http://127.0.0.1:{port}", "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING"],
                 # locust exits non-zero when any request failed: the failures are counted and printed below
                 cwd=ROOT, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                env=dict(env, BENCH_FRAGMENT_PATH=f"/runs/{run.pk}/steps/step1.data/live/", BENCH_USER="viewer",
-                         BENCH_PASSWORD="viewer-bench-pass"),
+                env=dict(env, BENCH_FRAGMENT_PATH=f"/runs/{run.pk}/steps/step1.data/live/", BENCH_SESSIONS=sessions),
             )
             with open(f"{prefix}_stats.csv") as fh:
                 rows = {row["Name"]: row for row in csv.DictReader(fh)}
@@ -123,7 +139,7 @@ def main():
     with common.control_database(DB_NAME):
         user, run, step, attempt, StepEvent = build_control_db()
         counts = queries_per_poll(user, run, attempt, StepEvent)
-        stats = run_locust(run, args.users, args.seconds)
+        stats = run_locust(run, args.users, args.seconds, viewer_sessions(user, args.users))
     print(f"live fragment, {args.users} viewers every 2 s for {args.seconds} s")
     print(f"  requests {stats['Request Count']}  failures {stats['Failure Count']}  "
           f"rate {float(stats['Requests/s']):.1f}/s")

@@ -134,7 +134,7 @@ def command_for(run: Run, step_def):
 # --- acting on running or stopped steps ------------------------------------------------------------
 
 def current_attempt(step: StepRun) -> Attempt | None:
-    return step.attempts.order_by("-number").first()
+    return step.attempts.select_related("requested_by").order_by("-number").first()
 
 
 def cancel_step(run: Run, key: str, user, request=None) -> None:
