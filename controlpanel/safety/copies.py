@@ -16,7 +16,7 @@ import time
 import uuid
 
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 
 from controlpanel.targets.connection import dsn_for, target_connection
 from controlpanel.targets.models import Target
@@ -92,13 +92,3 @@ class DisposableCopy:
         self.drop()
 
 
-def leftover_copies(target) -> list[str]:
-    """Copies on the target's server that a crashed rehearsal may have left (for cleanup and tests)."""
-    with target_connection(target) as conn:
-        rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
-                            (COPY_PREFIX + "%",)).fetchall()
-    return [r[0] for r in rows]
-
-
-def database_of(target) -> str:
-    return conninfo_to_dict(dsn_for(target)).get("dbname", "")

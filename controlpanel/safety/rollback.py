@@ -24,10 +24,6 @@ NO_BEFORE = ("No pre-migration state was recorded for this run (its data assessm
              "Step 1): nothing to compare with.")
 
 
-def before_snapshot(run) -> Snapshot | None:
-    return pre_migration_snapshot(run)
-
-
 def after_rollback_snapshot(run, attempt=None) -> Snapshot | None:
     """The latest "after_rollback" snapshot of the run (of one rollback attempt when given)."""
     snapshots = Snapshot.objects.filter(run=run, label=Snapshot.Label.AFTER_ROLLBACK)
@@ -47,7 +43,7 @@ def verdict(run, after: Snapshot | None = None) -> dict | None:
     if after is None:
         return None
     out = {"taken_at": after.taken_at, "after_snapshot": after.pk, "attempt": after.attempt_id}
-    before = before_snapshot(run)
+    before = pre_migration_snapshot(run)
     if before is None:
         return out | {"restored": None, "message": NO_BEFORE}
     result = compare_restored(before.data, after.data)

@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 
 from controlpanel.core import audit, roles
 from controlpanel.core.access import requires
+from controlpanel.evidence.scorecard import pre_migration_snapshot
 from controlpanel.runbook.definition import RUNBOOK
 from controlpanel.runs import engine
 from controlpanel.runs.bundle import bundle_dir, checksums
@@ -17,7 +18,7 @@ from controlpanel.targets.tenancy import OPTIONAL_TENANT_TABLES, ORGANIZATION_TA
 
 from .gates import latest_rehearsal, passed_rehearsal, rls_exposures
 from .models import PreflightReport, Rehearsal, RollbackPreparation
-from .rollback import ROLLBACK_KEY, before_snapshot, verdict
+from .rollback import ROLLBACK_KEY, verdict
 
 PARTIAL_KEYS = ("rollback.rls_disable", "rollback.rls_enable", "rollback.drop_indexes", "rollback.create_indexes")
 TABLE_CHOICES = TENANT_TABLES + OPTIONAL_TENANT_TABLES + ORGANIZATION_TABLES
@@ -115,7 +116,7 @@ def rollback_page(request, run_id):
     context = {
         "run": run, "step": step, "def": RUNBOOK.step(ROLLBACK_KEY), "preparation": preparation,
         "preparing": preparation is not None and preparation.finished_at is None,
-        "before": before_snapshot(run), "verdict": verdict(run),
+        "before": pre_migration_snapshot(run), "verdict": verdict(run),
     }
     return render(request, "safety/rollback.html", context)
 

@@ -83,8 +83,3 @@ def target_connection(target, **kwargs):
         yield conn
     finally:
         conn.close()
-
-
-def database_name(target) -> str:
-    """The database name of the target (not secret; shown in confirmations)."""
-    return conninfo_to_dict(dsn_for(target)).get("dbname", "")

@@ -56,15 +56,15 @@ def finished_run(cast, make_target):
 
 @pytest.fixture
 def fake_scorecard(monkeypatch):
-    """Stands in for controlpanel.evidence.scorecard.build_scorecard (the leads hook reads its shape loosely)."""
+    """Stands in for controlpanel.evidence.scorecard.build_scorecard, with its real shape."""
     from controlpanel.leads import scorecards
 
     def build(run):
-        return {"lines": [
-            {"title": "Zero data loss", "status": "met", "evidence": "200 users, 2000 reports before and after"},
-            {"title": "Typical operations under 500 ms", "status": "not_met", "evidence": "p95 612 ms"},
-            {"title": "Size growth under 10 %", "status": "met", "evidence": {"growth_percent": 4.2}},
-        ]}
+        return [
+            {"criterion": "Zero data loss", "status": "met", "evidence": {"summary": "200 users, 2000 reports"}},
+            {"criterion": "Typical operations under 500 ms", "status": "not_met", "evidence": {"p95_ms": 612}},
+            {"criterion": "Size growth under 10 %", "status": "met", "evidence": {"growth_percent": 4.2}},
+        ]
 
-    monkeypatch.setattr(scorecards, "_builder", lambda: build)
+    monkeypatch.setattr(scorecards, "build_scorecard", build)
     return build

@@ -9,11 +9,12 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from controlpanel.evidence.models import Snapshot
+from controlpanel.evidence.scorecard import pre_migration_snapshot
 from controlpanel.runs import engine
 from controlpanel.runs.driver import drive
 from controlpanel.runs.models import Attempt, Run, StepRun
 from controlpanel.safety.models import PreflightReport, Rehearsal, RollbackPreparation
-from controlpanel.safety.rollback import NO_BEFORE, before_snapshot, verdict
+from controlpanel.safety.rollback import NO_BEFORE, verdict
 from controlpanel.targets.catalog import diff_fingerprints, schema_fingerprint, table_counts
 from controlpanel.targets.connection import target_connection
 
@@ -58,7 +59,7 @@ def test_emergency_rollback_from_the_cli_restores_fingerprint_and_counts(transac
     assert run.steps.get(key="step2.validate").status == "succeeded"
     before = Snapshot.objects.get(run=run, label="before")
     assert before.data["counts"]["public.audit_reports"] == counts_before["public.audit_reports"] == 2000
-    assert before_snapshot(run) == before
+    assert pre_migration_snapshot(run) == before
     assert query(demo_target, "SELECT count(*) FROM public.organizations")[0][0] >= 1
 
     with pytest.raises(CommandError, match="not a lead"):

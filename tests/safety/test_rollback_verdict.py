@@ -8,9 +8,10 @@ from django.conf import settings
 from django.utils import timezone
 
 from controlpanel.evidence.collect import take_snapshot
+from controlpanel.evidence.scorecard import pre_migration_snapshot
 from controlpanel.runs import engine
 from controlpanel.runs.models import Attempt
-from controlpanel.safety.rollback import NO_BEFORE, before_snapshot, verdict
+from controlpanel.safety.rollback import NO_BEFORE, verdict
 from controlpanel.targets.pgenv import client_env
 
 from .conftest import migrate, query
@@ -82,7 +83,7 @@ def test_a_before_snapshot_taken_after_step1_started_is_not_the_pre_migration_st
     finished_attempt(run, "step1.schema", oncall, status="queued")
     migrate(demo_target)
     take_snapshot(run, "before", finished_attempt(run, "pre.assessment", oncall))  # a re-run after Step 1
-    assert before_snapshot(run) == first
+    assert pre_migration_snapshot(run) == first
     take_snapshot(run, "after_rollback", finished_attempt(run, "rollback.emergency", lead))  # not rolled back
     result = verdict(run)
     assert result["before_snapshot"] == first.pk
