@@ -107,16 +107,12 @@ def as_markdown(run: Run) -> str:
         "",
     ]
     card = report["scorecard"]
-    if card["lines"] is None:
-        out.append("_The scorecard is not available for this run._")
-    else:
-        s = card["summary"]
-        out += [f"{s['met']} met, {s['not_met']} not met, {s['unknown']} unknown of {s['total']}: "
-                f"**{s['verdict']}**", "", "| Criterion | Status | Evidence |", "|---|---|---|"]
-        for line in card["lines"]:
-            evidence = line["evidence"] if isinstance(line["evidence"], str) else json.dumps(line["evidence"],
-                                                                                           default=str)
-            out.append(f"| {_cell(line['title'])} | {line['status']} | {_cell(evidence)} |")
+    s = card["summary"]
+    out += [f"{s['met']} met, {s['not_met']} not met, {s['unknown']} unknown of {s['total']}: "
+            f"**{s['verdict']}**", "", "| Criterion | Status | Evidence |", "|---|---|---|"]
+    for line in card["lines"]:
+        evidence = line["evidence"] if isinstance(line["evidence"], str) else json.dumps(line["evidence"], default=str)
+        out.append(f"| {_cell(line['title'])} | {line['status']} | {_cell(evidence)} |")
     out += ["", "## Approvals", ""]
     if report["approvals"]:
         out += [f"- {a['action']}: {a['decision']} by {a['decided_by'] or '—'} (requested by {a['requested_by']}) "

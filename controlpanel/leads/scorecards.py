@@ -22,9 +22,7 @@ def scorecard_lines(run) -> list[dict]:
     ]
 
 
-def summarize(lines: list[dict] | None) -> dict | None:
-    if lines is None:
-        return None
+def summarize(lines: list[dict]) -> dict:
     met = sum(1 for line in lines if line["status"] == "met")
     not_met = sum(1 for line in lines if line["status"] == "not_met")
     unknown = len(lines) - met - not_met
