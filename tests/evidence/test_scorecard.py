@@ -124,7 +124,8 @@ def test_evidence_pages_require_the_right_capability(run, client, cast, monkeypa
     from controlpanel.evidence import views
 
     queued = []
-    monkeypatch.setattr(views.collect_evidence_task, "delay", lambda run_id: queued.append(run_id))
+    monkeypatch.setattr(views.collect_evidence_task, "apply_async",
+                        lambda args, kwargs, retry: queued.append(args[0]) or "queued")
     url = reverse("evidence:run", args=[run.pk])
     client.force_login(cast["nora"])
     assert client.get(url).status_code == 403

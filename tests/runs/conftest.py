@@ -1,5 +1,4 @@
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -7,19 +6,7 @@ from django.conf import settings
 
 from controlpanel.runs import engine
 from controlpanel.runs.models import StepRun
-
-FINAL = ("succeeded", "failed", "cancelled", "interrupted", "pending")
-
-
-def wait_step(run, key, timeout=120, until=FINAL) -> StepRun:
-    step = run.steps.get(key=key)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        step.refresh_from_db()
-        if step.status in until:
-            return step
-        time.sleep(0.2)
-    raise AssertionError(f"{key} still {step.status} after {timeout}s")
+from tests.support.waiting import wait_step
 
 
 def run_step(run, key, user, **kwargs) -> StepRun:

@@ -15,8 +15,9 @@ from controlpanel.runs.models import Attempt, Run, StepEvent
 from controlpanel.targets.catalog import schema_fingerprint
 from controlpanel.targets.connection import dsn_for
 from controlpanel.targets.models import Target
+from tests.support.waiting import wait_step, wait_until
 
-from .conftest import complete_prerequisites, run_step, wait_step
+from .conftest import complete_prerequisites, run_step
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 
@@ -31,21 +32,11 @@ def organizations_exist(target) -> bool:
     return target_sql(target, "SELECT to_regclass('public.organizations') IS NOT NULL")[0][0]
 
 
-def wait_until(predicate, timeout=60, message="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {message}")
-
-
 def running_attempt(run, key):
     def find():
         return Attempt.objects.filter(step__run=run, step__key=key, status="running",
                                       backend_pid__isnull=False).first()
-    return wait_until(find, message=f"{key} running")
+    return wait_until(find, what=f"{key} running")
 
 
 @pytest.fixture
@@ -146,7 +137,7 @@ def test_terminating_the_step_connection_fails_cleanly(migrated_prereqs, oncall)
         attempt = running_attempt(run, "step1.schema")
         wait_until(lambda: target_sql(run.target, "SELECT wait_event_type = 'Lock' FROM pg_stat_activity "
                                                   "WHERE pid = %s", (attempt.backend_pid,)) == [(True,)],
-                   message="the step to wait on the lock")
+                   what="the step to wait on the lock")
         target_sql(run.target, "SELECT pg_terminate_backend(%s)", (attempt.backend_pid,))
         step = wait_step(run, "step1.schema")
         blocker.rollback()
@@ -180,7 +171,7 @@ def private_redis(tmp_path):
     process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                 "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
     wait_until(lambda: subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).returncode == 0,
-               message="private redis")
+               what="private redis")
     yield port, process
     if process.poll() is None:
         process.kill()
@@ -231,7 +222,7 @@ def test_killed_worker_interrupts_the_backfill_and_resume_loses_nothing(
     engine.start_step(run, "step1.data", oncall, confirm_target=target.name)
     attempt = running_attempt(run, "step1.data")
     wait_until(lambda: (Attempt.objects.get(pk=attempt.pk).progress.get("backfill") or {}).get("rows_done", 0) > 0,
-               message="backfill progress")
+               what="backfill progress")
     # kill -9 this session's pool processes (one of them runs the step and its heartbeat)
     for pid in celery_worker.child_pids():
         os.kill(pid, signal.SIGKILL)
@@ -239,7 +230,7 @@ def test_killed_worker_interrupts_the_backfill_and_resume_loses_nothing(
     settings.STEP_STALE_AFTER_SECONDS = 3
     time.sleep(4)
     wait_until(lambda: engine.reap_stale_steps() or Attempt.objects.get(pk=attempt.pk).status == "interrupted",
-               timeout=30, message="reaper")
+               timeout=30, what="reaper")
     step = run.steps.get(key="step1.data")
     assert step.status == "interrupted"
     done_at_interrupt = sum(t["rows_done"] for t in Attempt.objects.get(pk=attempt.pk).progress["backfill"]["tables"])
@@ -247,7 +238,7 @@ def test_killed_worker_interrupts_the_backfill_and_resume_loses_nothing(
 
     wait_until(lambda: not target_sql(target, "SELECT 1 FROM pg_stat_activity WHERE application_name LIKE "
                                               "'controlpanel-step1.data%%'"), timeout=30,
-               message="the dead worker's session to end")
+               what="the dead worker's session to end")
     engine.start_step(run, "step1.data", oncall, confirm_target=target.name, resume=True)
     step = wait_step(run, "step1.data", timeout=300)
     assert step.status == "succeeded", step.attempts.order_by("-number").first().error

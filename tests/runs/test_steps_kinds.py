@@ -9,8 +9,9 @@ import pytest
 from controlpanel.runs import engine
 from controlpanel.runs.models import Attempt, StepCommand, StepEvent
 from controlpanel.targets.connection import dsn_for
+from tests.support.waiting import wait_step
 
-from .conftest import complete_prerequisites, run_step, wait_step
+from .conftest import complete_prerequisites, run_step
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 

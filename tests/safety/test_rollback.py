@@ -1,7 +1,6 @@
 """Emergency and partial rollback through the run engine, with a real worker."""
 
 import json
-import time
 from io import StringIO
 
 import pytest
@@ -17,27 +16,11 @@ from controlpanel.safety.models import PreflightReport, Rehearsal, RollbackPrepa
 from controlpanel.safety.rollback import NO_BEFORE, verdict
 from controlpanel.targets.catalog import diff_fingerprints, schema_fingerprint, table_counts
 from controlpanel.targets.connection import target_connection
+from tests.support.waiting import wait_step, wait_until
 
 from .conftest import edit, migrate, query
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
-FINAL = ("succeeded", "failed", "cancelled", "interrupted")
-
-
-def wait_until(predicate, timeout=120, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def wait_step(run, key):
-    step = run.steps.get(key=key)
-    wait_until(lambda: step.refresh_from_db() or step.status in FINAL, what=f"{key} to finish")
-    return step
 
 
 def state(target):
