@@ -8,13 +8,15 @@ from .models import GateOverride, Run, StepRun
 
 
 def staging_passed(run: Run) -> Run | None:
-    """A run on a staging target with the same checksums whose validation step succeeded."""
+    """A run on a staging target with the same checksums whose validation step succeeded when it ran
+    (a validation marked done by hand is not evidence that staging passed)."""
     return (
         Run.objects.filter(
             target__environment="staging",
             checksums=run.checksums,
             steps__key="step2.validate",
             steps__status=StepRun.Status.SUCCEEDED,
+            steps__signed_off_by__isnull=True,
         )
         .order_by("-created_at")
         .first()

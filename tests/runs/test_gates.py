@@ -102,3 +102,10 @@ def test_the_reaper_repairs_a_step_whose_worker_died_after_recording_the_attempt
                                      finished_at=long_ago)
     assert attempt.pk in engine.reap_stale_steps()
     assert run.steps.get(key="pre.assessment").status == "succeeded"
+
+
+def test_a_staging_validation_marked_done_by_hand_does_not_open_the_gate(prod_run, oncall, target_factory):
+    staging = engine.create_run(target_factory(environment="staging"), oncall)
+    staging.steps.filter(key="step2.validate").update(status=StepRun.Status.SUCCEEDED, signed_off_by=oncall,
+                                                     sign_off_reason="looked fine")
+    assert staging_reasons(prod_run, oncall)
