@@ -188,6 +188,16 @@ def worker_factory(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
+def bundle_copy(tmp_path) -> Path:
+    """A private copy of the SQL bundle that a test may edit (one change each)."""
+    import shutil
+
+    copy = tmp_path / "bundle"
+    shutil.copytree(settings.MIGRATION_BUNDLE_DIR, copy, ignore=shutil.ignore_patterns("baseline"))
+    return copy
+
+
+@pytest.fixture
 def artifacts_dir():
     path = ROOT / "artifacts"
     path.mkdir(exist_ok=True)

@@ -1,6 +1,5 @@
 """The troubleshooting page: stored results of the runbook's debug queries and common issues."""
 
-import subprocess
 import time
 
 import pytest
@@ -9,9 +8,9 @@ from controlpanel.core.models import AuditEvent
 from controlpanel.monitoring.models import TroubleshootingResult
 from controlpanel.monitoring.tasks import refresh_troubleshooting_now
 from controlpanel.targets.connection import dsn_for
-from tests.support.targets import ROOT
+from tests.support.targets import forward_files, psql_file
 
-from .conftest import FORWARD, ORGANIZATIONS
+from .conftest import ORGANIZATIONS
 
 
 def result_for(target):
@@ -40,8 +39,7 @@ def test_it_runs_the_debug_queries_on_a_migrated_target(migrated_target):
 
 def test_a_partial_migration_says_what_exists_and_where_to_resume(target_factory):
     target = target_factory()
-    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn_for(target), "-f",
-                    str(ROOT / "migrations_sql" / FORWARD[0])], check=True, capture_output=True)
+    psql_file(dsn_for(target), forward_files()[0])
     result = result_for(target)
     state = {s["step"]: s for s in result.result["bundle_state"]}
     assert not state["step1.schema"]["missing"] and "table public.organizations" in state["step1.schema"]["present"]

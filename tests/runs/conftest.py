@@ -1,8 +1,4 @@
-import shutil
-from pathlib import Path
-
 import pytest
-from django.conf import settings
 
 from controlpanel.runs import engine
 from controlpanel.runs.models import StepRun
@@ -19,14 +15,6 @@ def complete_prerequisites(run, user, through="pre.assessment"):
     from controlpanel.runs.driver import drive
 
     drive(run.pk, through=through, sign_off_as=user.pk, operator=user, timeout_per_step=120)
-
-
-@pytest.fixture
-def bundle_copy(tmp_path) -> Path:
-    """A private copy of the SQL bundle that a test may edit."""
-    target = tmp_path / "bundle"
-    shutil.copytree(settings.MIGRATION_BUNDLE_DIR, target, ignore=shutil.ignore_patterns("baseline"))
-    return target
 
 
 @pytest.fixture(scope="session")

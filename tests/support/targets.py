@@ -55,3 +55,41 @@ def ensure_template(users: int, reports: int) -> str:
             conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(building),
                                                                        sql.Identifier(name)))
     return name
+
+
+def forward_files() -> list[str]:
+    """Step 1's files in runbook order, from the runbook definition."""
+    from controlpanel.runbook.definition import STEP1
+
+    return [step.file for step in STEP1.steps]
+
+
+def psql_file(target_dsn: str, name: str, bundle: Path | None = None) -> None:
+    """Apply one bundle file exactly as the runbook says: psql -v ON_ERROR_STOP=1 -f FILE."""
+    import subprocess
+
+    path = (bundle or ROOT / "migrations_sql") / name
+    proc = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", target_dsn, "-f", str(path)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"psql -f {name} failed: {proc.stderr[-3000:]}"
+
+
+def apply_bundle(target_dsn: str) -> None:
+    for name in forward_files():
+        psql_file(target_dsn, name)
+
+
+def migrated_template(template: str, prefix: str, organizations: int):
+    """Generator for a session fixture: a migrated copy of `template` spread over `organizations`; dropped after."""
+    import uuid
+
+    from controlpanel.targets.seeding import distribute_into_organizations
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    copy = clone(template, name)
+    try:
+        apply_bundle(copy)
+        distribute_into_organizations(copy, organizations)
+        yield name
+    finally:
+        drop(copy)
