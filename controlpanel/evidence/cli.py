@@ -2,10 +2,6 @@
 
 import json
 
-from django.core.management.base import CommandError
-
-from controlpanel.runs.models import Run
-
 from .reconcile import size_growth
 from .scorecard import build_scorecard, evidence_context, size_budget_percent, validation_categories
 
@@ -33,10 +29,7 @@ def report(run) -> dict:
 
 
 def handle(command, options) -> int:
-    try:
-        run = Run.objects.select_related("target").get(pk=options["run"])
-    except Run.DoesNotExist:
-        raise CommandError(f"no run {options['run']}") from None
+    run = command.run(options["run"])
     data = report(run)
     if options["json"]:
         command.stdout.write(json.dumps(data, indent=2, default=str))

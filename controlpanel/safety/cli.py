@@ -1,34 +1,15 @@
 """`manage.py runbook preflight | rehearse | rollback`: registered in RUNBOOK_SUBCOMMANDS by SafetyConfig."""
 
 import json
-import time
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
 from controlpanel.core import roles
 from controlpanel.runs import engine
-from controlpanel.runs.driver import FINAL
+from controlpanel.runs.driver import DriveStopped, wait_for
 from controlpanel.runs.models import Run, StepRun
-from controlpanel.targets.models import Target
 
 from .rollback import ROLLBACK_KEY, after_rollback_snapshot, verdict
-
-
-def _target(name: str) -> Target:
-    try:
-        return Target.objects.get(name=name)
-    except Target.DoesNotExist:
-        raise CommandError(f"no target {name!r}") from None
-
-
-def _user(username: str | None):
-    if not username:
-        return None
-    try:
-        return get_user_model().objects.get(username=username)
-    except get_user_model().DoesNotExist:
-        raise CommandError(f"no user {username!r}") from None
 
 
 def _print(command, data: dict, as_json: bool, lines: list[str]) -> None:
@@ -51,7 +32,7 @@ def preflight_arguments(parser):
 def preflight_handle(command, options) -> int:
     from .preflight import preflight_and_store
 
-    target = _target(options["target"])
+    target = command.target(options["target"])
     run = Run.objects.filter(pk=options["run"], target=target).first() if options.get("run") else None
     report = preflight_and_store(target, run=run, directory=options.get("bundle"))
     data = {"report": report.pk, **report.data}
@@ -75,7 +56,7 @@ def rehearse_handle(command, options) -> int:
     from .models import Rehearsal
     from .rehearsal import rehearse_and_store
 
-    target = _target(options["target"])
+    target = command.target(options["target"])
     rehearsal = Rehearsal.objects.create(target=target, bundle_dir=str(bundle_dir(options.get("bundle"))))
     rehearse_and_store(rehearsal)
     data = {"rehearsal": rehearsal.pk, **rehearsal.report}
@@ -101,11 +82,8 @@ def rollback_arguments(parser):
 
 
 def rollback_handle(command, options) -> int:
-    try:
-        run = Run.objects.select_related("target").get(pk=options["run"])
-    except Run.DoesNotExist:
-        raise CommandError(f"no run {options['run']}") from None
-    user = _user(options["as_user"])
+    run = command.run(options["run"])
+    user = command.user(options["as_user"])
     if not user.has_perm(roles.perm(roles.LEAD_ACTIONS)):
         raise CommandError(f"{user.username} is not a lead: only a lead may run the emergency rollback.")
     if options["confirm"] != run.target.name:
@@ -115,12 +93,10 @@ def rollback_handle(command, options) -> int:
     except engine.StepRefused as exc:
         raise CommandError(str(exc)) from None
     step = run.steps.get(key=ROLLBACK_KEY)
-    deadline = time.monotonic() + options["timeout"]
-    while time.monotonic() < deadline:
-        step.refresh_from_db()
-        if step.status in FINAL:
-            break
-        time.sleep(0.5)
+    try:
+        wait_for(step, options["timeout"])
+    except DriveStopped:  # still running: reported below as it stands
+        pass
     attempt.refresh_from_db()
     result = None
     if step.status == StepRun.Status.SUCCEEDED:

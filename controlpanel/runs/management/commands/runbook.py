@@ -48,6 +48,18 @@ class Command(BaseCommand):
             return
         getattr(self, f"do_{action}")(options)
 
+    def target(self, name) -> Target:
+        try:
+            return Target.objects.get(name=name)
+        except Target.DoesNotExist:
+            raise CommandError(f"no target {name!r}") from None
+
+    def run(self, pk) -> Run:
+        try:
+            return Run.objects.select_related("target").get(pk=pk)
+        except Run.DoesNotExist:
+            raise CommandError(f"no run {pk}") from None
+
     def user(self, username):
         if not username:
             return None
@@ -71,10 +83,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"{step.key}\t{step.kind}\t{step.title}")
 
     def do_start(self, options):
-        try:
-            target = Target.objects.get(name=options["target"])
-        except Target.DoesNotExist:
-            raise CommandError(f"no target {options['target']!r}") from None
+        target = self.target(options["target"])
         signer = self.user(options["sign_off_as"])
         operator = self.user(options["as_user"]) or signer
         if operator is None:
@@ -102,16 +111,13 @@ class Command(BaseCommand):
             sys.exit(1)
 
     def do_status(self, options):
-        try:
-            run = Run.objects.get(pk=options["run"])
-        except Run.DoesNotExist:
-            raise CommandError(f"no run {options['run']}") from None
+        run = self.run(options["run"])
         self.print_status(run, options["json"])
         if run.status != Run.Status.COMPLETED:
             sys.exit(1)
 
     def do_cancel(self, options):
-        run = Run.objects.get(pk=options["run"])
+        run = self.run(options["run"])
         user = self.user(options["as_user"]) or run.created_by
         active = run.steps.filter(status__in=["queued", "running"]).first()
         if active is None:
