@@ -23,6 +23,8 @@ os.environ.setdefault("SUPABASE_SERVICE_KEY", "test-service-key-not-secret")
 # with: so every test session pre-declares a pool of slots (one database name each) before any worker.
 SESSION = uuid.uuid4().hex[:6]
 SLOTS = 40
+# Rehearsal copies of this session carry its token (workers inherit it), so tests see only their own copies.
+os.environ["REHEARSAL_COPY_TAG"] = f"t{SESSION}"
 for _slot in range(1, SLOTS + 1):
     os.environ[f"CP_TEST_TARGET_{_slot}"] = target_support.dsn(f"cp_t_{SESSION}_{_slot}")
 _free_slots = list(range(1, SLOTS + 1))

@@ -25,6 +25,13 @@ from controlpanel.targets.pgenv import client_env
 COPY_PREFIX = "cp_rehearsal_"
 
 
+def copy_prefix() -> str:
+    """The name prefix of this installation's copies: REHEARSAL_COPY_TAG (e.g. a test session's token) keeps
+    concurrent sessions on one server apart, so each looks for and cleans up only its own copies."""
+    tag = os.environ.get("REHEARSAL_COPY_TAG", "")  # read per call: a test session sets it after settings load
+    return f"{COPY_PREFIX}{tag}_" if tag else COPY_PREFIX
+
+
 class CopyFailed(Exception):
     """The copy could not be made; the message is safe to show (no DSN)."""
 
@@ -38,7 +45,7 @@ class DisposableCopy:
         self.source = target
         self.schema_only = schema_only
         token = uuid.uuid4().hex[:10]
-        self.database = f"{COPY_PREFIX}{token}"
+        self.database = f"{copy_prefix()}{token}"
         self.env_var = f"CP_REHEARSAL_COPY_{token.upper()}"
         self.target = Target(name=f"{target.name}-rehearsal-copy", environment=target.environment,
                              dsn_env_var=self.env_var)

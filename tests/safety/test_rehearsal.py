@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from controlpanel.runs import engine, gates
 from controlpanel.runs.models import GateOverride
-from controlpanel.safety.copies import COPY_PREFIX
+from controlpanel.safety.copies import copy_prefix
 from controlpanel.safety.models import Rehearsal
 
 from .conftest import edit, query
@@ -30,7 +30,9 @@ def rehearse_cli(target, bundle=None) -> tuple[int, dict]:
 
 
 def no_copy_left(target) -> bool:
-    return not query(target, "SELECT datname FROM pg_database WHERE datname LIKE %s", (COPY_PREFIX + "%",))
+    """Only this session's copies: another session's rehearsal may be running on the same server."""
+    assert "_t" in copy_prefix()
+    return not query(target, "SELECT datname FROM pg_database WHERE datname LIKE %s", (copy_prefix() + "%",))
 
 
 def test_the_projects_bundle_passes_on_a_full_copy(demo_target):
