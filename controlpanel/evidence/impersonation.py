@@ -22,16 +22,36 @@ def rolled_back(conn):
         yield conn
 
 
+# auth.uid() has read request.jwt.claim.sub, request.jwt.claims, or both in either order, with or
+# without nullif(…, ''): every setting it may read holds the same identity, and none is ever '' where
+# a definition without nullif would cast it to uuid.
+NO_USER = "00000000-0000-0000-0000-000000000000"
+
+
+def jwt_settings(conn, role: str, user_id=None) -> dict[str, str]:
+    """The request.jwt.* settings that make every shipped auth.uid() return `user_id` (no user: none)."""
+    claims = {"role": role}
+    values = {"request.jwt.claim.role": role}
+    if user_id is not None:
+        claims["sub"] = values["request.jwt.claim.sub"] = str(user_id)
+    else:
+        # A custom setting once set in a session reads '' (never NULL again) and ''::uuid raises:
+        # then the nil UUID, which no user has, stands for "nobody".
+        defined = conn.execute("SELECT current_setting('request.jwt.claim.sub', true) IS NOT NULL").fetchone()[0]
+        if defined:
+            values["request.jwt.claim.sub"] = NO_USER
+    values["request.jwt.claims"] = json.dumps(claims)
+    return values
+
+
 @contextmanager
 def as_role(conn, role: str, user_id=None):
     """A savepoint in which the session is `role` with the JWT claims of `user_id` (always rolled back)."""
     with conn.transaction(force_rollback=True):
+        values = jwt_settings(conn, role, user_id)
         conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
-        claims = {"role": role}
-        if user_id is not None:
-            claims["sub"] = str(user_id)
-        conn.execute("SELECT set_config('request.jwt.claims', %s, true), set_config('request.jwt.claim.sub', '', true)",
-                     (json.dumps(claims),))
+        conn.execute("SELECT set_config(name, value, true) FROM jsonb_each_text(%s::jsonb) AS s(name, value)",
+                     (json.dumps(values),))
         yield conn
 
 
