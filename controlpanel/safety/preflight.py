@@ -10,7 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from controlpanel.runbook.definition import STEP1
+from controlpanel.runbook.definition import RUNBOOK, STEP1
 from controlpanel.runs.bundle import bundle_dir
 from controlpanel.targets.connection import TargetUnavailable, target_connection
 from controlpanel.targets.sqlscript import ScriptError, load_script
@@ -18,6 +18,7 @@ from controlpanel.targets.tenancy import OPTIONAL_TENANT_TABLES, TENANT_TABLES
 
 from .lint import lint_bundle
 from .locks import estimate_script
+from .privileges import privilege_checks
 
 GO, NO_GO, WARN, UNKNOWN = "go", "no-go", "warn", "unknown"
 
@@ -259,6 +260,8 @@ def run_preflight(target, directory: Path | None = None) -> dict:
             checks += session_checks(conn)
             checks += [connection_check(conn), growth_check(conn), replication_check(conn)]
             report["locks"], parse_errors = lock_impact(conn, directory)
+            checks += privilege_checks(conn, directory, [step.file for step in STEP1.steps]
+                                       + [RUNBOOK.step("rollback.emergency").file], _check)
     except TargetUnavailable as exc:
         checks = [_check("target.reachable", "Target reachable", NO_GO, str(exc))]
         parse_errors = []

@@ -1,0 +1,115 @@
+"""Preflight checks the privileges every statement of the forward and rollback files needs."""
+
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from controlpanel.safety.preflight import run_preflight
+from controlpanel.targets.connection import dsn_for
+
+from .conftest import edit, query
+
+MIGRATOR, AUTH_OWNER = "platform_migrator", "platform_auth_admin"
+
+# Supabase's privilege model by hand (until the zoo's `platform` shape): the migration role is no superuser,
+# is granted the API roles, owns public; auth and auth.users belong to another role.
+PLATFORM_SQL = f"""
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{AUTH_OWNER}') THEN CREATE ROLE {AUTH_OWNER} NOLOGIN; END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{MIGRATOR}') THEN
+    CREATE ROLE {MIGRATOR} LOGIN NOSUPERUSER BYPASSRLS CREATEDB CREATEROLE;
+  END IF;
+END $$;
+GRANT anon, authenticated, service_role TO {MIGRATOR};
+ALTER SCHEMA auth OWNER TO {AUTH_OWNER};
+ALTER TABLE auth.users OWNER TO {AUTH_OWNER};
+GRANT USAGE ON SCHEMA auth TO {MIGRATOR};
+GRANT ALL ON auth.users TO {MIGRATOR};
+ALTER SCHEMA public OWNER TO {MIGRATOR};
+DO $$ DECLARE r record; BEGIN
+  FOR r IN SELECT c.oid::regclass AS rel FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace
+           AND c.relkind IN ('r', 'v', 'S', 'm') LOOP
+    EXECUTE format('ALTER TABLE %s OWNER TO {MIGRATOR}', r.rel);
+  END LOOP;
+  FOR r IN SELECT p.oid::regprocedure AS fn FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace LOOP
+    EXECUTE format('ALTER ROUTINE %s OWNER TO {MIGRATOR}', r.fn);
+  END LOOP;
+  FOR r IN SELECT p.oid::regprocedure AS fn FROM pg_proc p WHERE p.pronamespace = 'auth'::regnamespace LOOP
+    EXECUTE format('ALTER ROUTINE %s OWNER TO {AUTH_OWNER}', r.fn);
+  END LOOP;
+END $$;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA auth TO {MIGRATOR};
+"""
+
+
+@pytest.fixture
+def platform_target(target_factory, monkeypatch):
+    target = target_factory(environment="staging")
+    target.admin_dsn = dsn_for(target)
+    as_admin(target, PLATFORM_SQL)
+    monkeypatch.setenv(target.dsn_env_var, make_conninfo(target.admin_dsn, user=MIGRATOR))
+    return target
+
+
+def as_admin(target, statement: str) -> None:
+    with psycopg.connect(getattr(target, "admin_dsn", None) or dsn_for(target), autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def _no_go(report):
+    return [c for c in report["checks"] if c["status"] == "no-go"]
+
+
+def test_a_rollback_that_drops_a_trigger_on_auth_users_is_no_go_without_ownership(platform_target):
+    assert query(platform_target, "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user") == [
+        (MIGRATOR, False)]
+    report = run_preflight(platform_target)
+    assert report["go"] is False
+    blocking = [c for c in _no_go(report) if c["key"].startswith("privileges.")]
+    auth_users = [c for c in blocking if c["detail"]["object"] == "auth.users"]
+    assert auth_users, blocking
+    line = auth_users[0]["detail"]
+    assert line["file"] == "rollback-multi-tenant-organizations.sql"
+    assert line["statement"].startswith("DROP TRIGGER") and "ON auth.users" in line["statement"]
+    rollback = (Path(report["bundle_dir"]) / "rollback-multi-tenant-organizations.sql").read_text().splitlines()
+    assert "DROP TRIGGER" in rollback[line["line"] - 1] and "auth.users" in rollback[line["line"] - 1]
+    assert f"rollback-multi-tenant-organizations.sql line {line['line']}" in auth_users[0]["evidence"]
+    assert f"owned by {AUTH_OWNER}, not by {MIGRATOR}" in auth_users[0]["evidence"]
+    # Nothing else is missing: public is the role's own, and it may create the trigger (TRIGGER privilege).
+    assert {c["detail"]["object"] for c in blocking} == {"auth.users"}, blocking
+
+
+def test_the_same_bundle_is_go_as_superuser_on_baseline(demo_target):
+    report = run_preflight(demo_target)
+    privileges = [c for c in report["checks"] if c["key"].startswith("privileges")]
+    assert [c["status"] for c in privileges] == ["go"], privileges
+    assert "(superuser)" in privileges[0]["evidence"]
+
+
+def test_a_table_the_role_does_not_own_is_named_with_its_owner(platform_target, bundle_copy):
+    as_admin(platform_target, f"ALTER TABLE public.automation_jobs OWNER TO {AUTH_OWNER}")
+    # no IF EXISTS drop of the auth trigger: only the table is left to find
+    edit(bundle_copy / "rollback-multi-tenant-organizations.sql",
+         "DROP TRIGGER IF EXISTS on_auth_user_created_add_membership ON auth.users;", "")
+    report = run_preflight(platform_target, bundle_copy)
+    blocking = [c for c in _no_go(report) if c["key"].startswith("privileges.")]
+    objects = {(c["detail"]["file"], c["detail"]["object"]) for c in blocking}
+    assert ("20250904000001_add_multi_tenant_organizations.sql", "public.automation_jobs") in objects
+    assert ("rollback-multi-tenant-organizations.sql", "public.automation_jobs") in objects
+    assert {o for _, o in objects} == {"public.automation_jobs"}, objects
+
+
+def test_a_role_that_cannot_set_role_to_the_api_roles_is_no_go(platform_target):
+    as_admin(platform_target, f"REVOKE authenticated FROM {MIGRATOR}")
+    try:
+        report = run_preflight(platform_target)
+    finally:
+        as_admin(platform_target, f"GRANT authenticated TO {MIGRATOR}")
+    panel = [c for c in _no_go(report) if c["key"] == "privileges.panel"]
+    assert any("membership in role authenticated" in c["evidence"] for c in panel), panel
+
+
+def test_dsn_for_the_platform_target_is_the_migrator(platform_target):
+    assert f"user={MIGRATOR}" in dsn_for(platform_target)
