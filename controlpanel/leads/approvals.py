@@ -4,7 +4,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from controlpanel.core import audit, roles
-from controlpanel.runs.engine import StepRefused
+from controlpanel.runs.errors import StepRefused
 from controlpanel.runs.models import Run
 
 from .models import Approval
@@ -41,13 +41,13 @@ def missing_approval(run: Run, action: str) -> list[str]:
     return [f"{label} needs a lead's approval of this run's checksums: request it on the run page."]
 
 
-def step1_gate(run: Run, overridden) -> list[str]:
-    """For controlpanel.runs.gates.EXTRA_GATES (production Step 1). Approval cannot be overridden."""
+def step1_gate(run: Run) -> list[str]:
+    """A production gate of Step 1 (listed in controlpanel.runs.gates). Approval cannot be overridden."""
     return missing_approval(run, Approval.Action.STEP1)
 
 
 def rollback_gate(run: Run) -> list[str]:
-    """For the emergency rollback step (wired in engine/gates, see the leads report)."""
+    """The emergency rollback's gate (listed in controlpanel.runs.gates)."""
     return missing_approval(run, Approval.Action.ROLLBACK)
 
 

@@ -14,14 +14,11 @@ from controlpanel.core import audit, roles
 from controlpanel.runbook.definition import RUNBOOK, Kind
 
 from . import bundle, gates
+from .errors import StepRefused
 from .models import Attempt, ChecklistTick, GateOverride, Run, StepEvent, StepRun
 
 log = logging.getLogger(__name__)
 Status = StepRun.Status
-
-
-class StepRefused(Exception):
-    """The action cannot be taken; the message says why, for the person who asked."""
 
 
 class QueueUnavailable(StepRefused):

@@ -1,7 +1,18 @@
-"""Why a step cannot start now. Each check returns reasons a person can act on (empty: it may start)."""
+"""Why a step cannot start now. Each check returns reasons a person can act on (empty: it may start).
+
+Every gate is declared here, in two lists: `PRODUCTION_GATES` guard each step marked `gated` in the runbook
+definition (Step 1) on a production target, `STEP_GATES` guard one step whatever its flag. A gate with an
+`override` key can be passed by a lead's recorded, audited override (shown on the run page); one without
+cannot.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from controlpanel.core import roles
+from controlpanel.leads.approvals import rollback_gate, step1_gate
 from controlpanel.runbook.definition import RUNBOOK, Kind
+from controlpanel.safety.gates import preflight_gate, rehearsal_gate
 
 from .bundle import changed_files
 from .models import GateOverride, Run, StepRun
@@ -23,26 +34,45 @@ def staging_passed(run: Run) -> Run | None:
     )
 
 
-def production_gates(run: Run) -> list[str]:
-    """Production Step 1 needs staging evidence (or a lead's override) and passes every registered gate."""
-    if not run.target.is_production:
+def staging_gate(run: Run) -> list[str]:
+    if staging_passed(run) is not None:
         return []
-    reasons = []
+    return ["Production: no staging run with the same bundle checksums has completed Step 2 "
+            "(a lead can record an override with a reason)."]
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    check: Callable[[Run], list[str]]  # reasons it is closed (empty: open)
+    override: str | None = None  # GateOverride.Gate a lead may record; None: no override
+
+
+PRODUCTION_GATES: tuple[Gate, ...] = (
+    Gate("staging passed Step 2", staging_gate, GateOverride.Gate.STAGING),
+    Gate("preflight without NO-GO", preflight_gate, GateOverride.Gate.PREFLIGHT),
+    Gate("rehearsal passed with its evidence", rehearsal_gate, GateOverride.Gate.REHEARSAL),
+    Gate("lead's approval of the checksums", step1_gate),
+)
+STEP_GATES: dict[str, tuple[Gate, ...]] = {
+    "rollback.emergency": (Gate("lead's approval of the rollback", rollback_gate),),
+}
+
+
+def _closed(gates, run: Run) -> list[str]:
     overridden = set(run.overrides.values_list("gate", flat=True))
-    if GateOverride.Gate.STAGING not in overridden and staging_passed(run) is None:
-        reasons.append(
-            "Production: no staging run with the same bundle checksums has completed Step 2 "
-            "(a lead can record an override with a reason)."
-        )
-    for gate in EXTRA_GATES:
-        reasons += gate(run, overridden)
+    reasons = []
+    for gate in gates:
+        if gate.override is None or gate.override not in overridden:
+            reasons += gate.check(run)
     return reasons
 
 
-# Other feature areas (rehearsal, approvals) append functions (run, overridden_gates) -> [reasons].
-EXTRA_GATES: list = []
-# Gates for one step whatever its `gated` flag: step key -> [fn(run) -> [reasons]] (e.g. rollback approval).
-STEP_GATES: dict[str, list] = {}
+def production_gates(run: Run) -> list[str]:
+    """A gated step on production needs every PRODUCTION_GATES entry open (or overridden by a lead)."""
+    if not run.target.is_production:
+        return []
+    return _closed(PRODUCTION_GATES, run)
 
 
 def blockers(run: Run, key: str, user) -> list[str]:
@@ -66,8 +96,7 @@ def blockers(run: Run, key: str, user) -> list[str]:
             reasons.append(f"Needs “{RUNBOOK.step(required).title}” to have succeeded first.")
     if step_def.gated:
         reasons += production_gates(run)
-    for gate in STEP_GATES.get(key, ()):
-        reasons += gate(run)
+    reasons += _closed(STEP_GATES.get(key, ()), run)
     if step_def.file or step_def.kind in (Kind.SQL_FILE, Kind.BACKFILL, Kind.SQL_TESTS):
         changed = changed_files(run)
         if changed:

@@ -181,7 +181,8 @@ class GateOverride(models.Model):
 
     class Gate(models.TextChoices):
         STAGING = "staging", "Staging run with the same checksums completed Step 2"
-        REHEARSAL = "rehearsal", "Rehearsal on a copy with the same checksums passed"
+        REHEARSAL = "rehearsal", "Rehearsal on a copy with the same checksums passed with its evidence"
+        PREFLIGHT = "preflight", "Preflight of the same checksums without NO-GO"
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="overrides")
     gate = models.CharField(max_length=16, choices=Gate.choices)

@@ -17,13 +17,11 @@ class SafetyConfig(AppConfig):
             add_nav,
             register,
         )
-        from controlpanel.runs import gates as run_gates
 
-        from . import cli, gates, views
+        from . import cli, views
 
         add_nav(NavEntry("Safety", "safety:index", roles.VIEW_RUNS, key="safety", order=40))
         register(RUN_PANELS, views.run_panel)
         register(HOME_PANELS, views.home_panel)
         register(TARGET_LINKS, views.target_links)
-        register(run_gates.EXTRA_GATES, gates.rehearsal_gate)
         RUNBOOK_SUBCOMMANDS.update(cli.SUBCOMMANDS)

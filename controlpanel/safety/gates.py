@@ -1,26 +1,42 @@
-"""The production rehearsal gate and the RLS exposure derived from attempts: small reads of the control DB."""
+"""The production preflight and rehearsal gates and the RLS exposure derived from attempts: small reads of the
+control DB (the gates are listed in controlpanel.runs.gates)."""
 
-from controlpanel.runs.models import Attempt, GateOverride, StepRun
+from controlpanel.runs.models import Attempt, StepRun
 
-from .models import Rehearsal
+from .models import PreflightReport, Rehearsal
 
 DISABLE, ENABLE = "rollback.rls_disable", "rollback.rls_enable"
 
 
+def unmet_evidence(rehearsal: Rehearsal) -> list[str]:
+    """Blocking criteria of a rehearsal's verdict that are not met (the seam with the rehearsal's report).
+
+    The report lists `criteria`: [{"key", "title", "met": bool | None, "blocking": bool, "reason"}]; a blocking
+    criterion that could not be measured (met None) is not met. A report written before criteria existed has
+    only `passed`: it counts as its verdict until every rehearsal records criteria."""
+    criteria = (rehearsal.report or {}).get("criteria")
+    if criteria is None:
+        return []
+    return [f"{c.get('title') or c.get('key')}: {c.get('reason') or 'not met'}" for c in criteria
+            if c.get("blocking", True) and c.get("met") is not True]
+
+
 def passed_rehearsal(run) -> Rehearsal | None:
-    """A passed rehearsal of this run's target with exactly the run's pinned checksums."""
-    return (Rehearsal.objects.filter(target=run.target, passed=True, checksums=run.checksums)
-            .order_by("-finished_at").first())
+    """A passed rehearsal of this run's target with exactly the run's pinned checksums, every blocking
+    criterion of its evidence met."""
+    for rehearsal in (Rehearsal.objects.filter(target=run.target, passed=True, checksums=run.checksums)
+                      .order_by("-finished_at")):
+        if not unmet_evidence(rehearsal):
+            return rehearsal
+    return None
 
 
 def latest_rehearsal(target) -> Rehearsal | None:
     return Rehearsal.objects.filter(target=target).order_by("-created_at").first()
 
 
-def rehearsal_gate(run, overridden) -> list[str]:
-    """EXTRA_GATES entry: production Step 1 needs a passed rehearsal on the same checksums (or an override)."""
-    if not run.target.is_production or GateOverride.Gate.REHEARSAL in overridden:
-        return []
+def rehearsal_gate(run) -> list[str]:
+    """Production Step 1 needs a rehearsal on the same checksums that passed with its evidence."""
     if passed_rehearsal(run):
         return []
     latest = latest_rehearsal(run.target)
@@ -28,10 +44,27 @@ def rehearsal_gate(run, overridden) -> list[str]:
         state = "none has been run"
     elif latest.checksums != run.checksums:
         state = f"the latest (#{latest.pk}) rehearsed other bundle checksums"
+    elif latest.passed and unmet_evidence(latest):
+        state = f"the latest (#{latest.pk}) ran but its evidence fails: " + "; ".join(unmet_evidence(latest)[:3])
     else:
         state = f"the latest (#{latest.pk}) is {latest.get_status_display().lower()}"
     return [f"Production: no passed rehearsal on a copy of {run.target.name} with this run's bundle checksums "
             f"({state}). Rehearse it from the safety page, or a lead records a “rehearsal” override with a reason."]
+
+
+def preflight_gate(run) -> list[str]:
+    """Production Step 1 needs the latest preflight of this target on the run's checksums to have no NO-GO."""
+    report = (PreflightReport.objects.filter(target=run.target, checksums=run.checksums)
+              .order_by("-created_at", "-id").first())
+    if report is not None and report.go:
+        return []
+    if report is None:
+        state = "none has been run on these checksums"
+    else:
+        no_go = [c["title"] for c in report.data.get("checks", []) if c.get("status") == "no-go"]
+        state = f"the latest (#{report.pk}) is NO-GO: " + "; ".join(no_go[:5])
+    return [f"Production: no preflight of {run.target.name} without NO-GO for this run's bundle checksums ({state}). "
+            "Run the preflight from the safety page, or a lead records a “preflight” override with a reason."]
 
 
 def rls_exposures(target=None) -> list[dict]:

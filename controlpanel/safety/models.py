@@ -16,6 +16,7 @@ class PreflightReport(models.Model):
                                      related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     go = models.BooleanField(default=False)
+    checksums = models.JSONField(default=dict)  # the bundle it judged: the production gate matches on it
     data = models.JSONField(default=dict)
 
     class Meta:
@@ -23,6 +24,27 @@ class PreflightReport(models.Model):
 
     def __str__(self):
         return f"Preflight {self.pk} on {self.target.name}: {'go' if self.go else 'no-go'}"
+
+
+class LintSignOff(models.Model):
+    """A lead accepts one blocking squawk finding: one rule on one statement (by digest) of one bundle file.
+
+    Keyed by the statement's text, not a target or a run: the same statement judged safe stays signed off,
+    and any edit of it needs a new sign-off."""
+
+    rule = models.CharField(max_length=80)
+    file = models.CharField(max_length=200)
+    statement_digest = models.CharField(max_length=64)
+    reason = models.TextField()
+    signed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    signed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["rule", "file", "statement_digest"],
+                                               name="one_signoff_per_rule_statement")]
+
+    def __str__(self):
+        return f"{self.rule} on {self.file} #{self.statement_digest[:12]} signed off by {self.signed_by}"
 
 
 class Rehearsal(models.Model):

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from controlpanel.runbook.definition import RUNBOOK, STEP1
-from controlpanel.runs.bundle import bundle_dir
+from controlpanel.runs.bundle import bundle_dir, checksums
 from controlpanel.targets.connection import TargetUnavailable, target_connection
 from controlpanel.targets.sqlscript import ScriptError, load_script
 from controlpanel.targets.tenancy import OPTIONAL_TENANT_TABLES, TENANT_TABLES
@@ -248,6 +248,12 @@ def run_preflight(target, directory: Path | None = None) -> dict:
     directory = bundle_dir(directory)
     report = {"target": target.name, "environment": target.environment, "bundle_dir": str(directory),
               "started_at": timezone.now().isoformat(), "checks": [], "lint": None, "locks": []}
+    try:
+        report["checksums"] = checksums(directory)
+    except FileNotFoundError as exc:
+        report["checks"] = [_check("bundle.files", "Bundle files present", NO_GO, str(exc))]
+        report.update(go=False, missing=[], finished_at=timezone.now().isoformat())
+        return report
     lint = lint_bundle(directory)
     report["lint"] = lint
     lint_status = UNKNOWN if not lint["ran"] else WARN if lint["count"] else GO
@@ -280,4 +286,5 @@ def preflight_and_store(target, *, run=None, user=None, directory=None):
     from .models import PreflightReport
 
     data = run_preflight(target, Path(run.bundle_dir) if run and directory is None else directory)
-    return PreflightReport.objects.create(target=target, run=run, requested_by=user, go=data["go"], data=data)
+    return PreflightReport.objects.create(target=target, run=run, requested_by=user, go=data["go"],
+                                          checksums=data.get("checksums") or {}, data=data)

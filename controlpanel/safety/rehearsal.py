@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from controlpanel.evidence.lockwatch import sample_locks
 from controlpanel.runbook.definition import RUNBOOK, STEP1
+from controlpanel.runbook.validation import judge
 from controlpanel.runs.bundle import bundle_dir, checksums
 from controlpanel.targets.catalog import diff_fingerprints, schema_fingerprint, table_counts
 from controlpanel.targets.connection import TargetUnavailable, connect
@@ -118,8 +119,6 @@ def _seed_synthetic(copy_target) -> dict:
 
 def rehearse(target, directory: Path | str | None = None) -> dict:
     """The report (see module docstring); "passed" is the verdict and "failure" names the first failure."""
-    from controlpanel.runs.executors.sql import parse_test_notices
-
     directory = bundle_dir(directory)
     report = {"target": target.name, "environment": target.environment, "bundle_dir": str(directory),
               "steps": [], "phases": {}, "passed": False, "failure": None}
@@ -147,7 +146,7 @@ def rehearse(target, directory: Path | str | None = None) -> dict:
             return fail({"phase": "copy", "message": str(exc).splitlines()[0] if str(exc) else "copy failed"})
         if copy.schema_only:
             report["copy"]["synthetic_rows"] = _seed_synthetic(copy.target)
-        _rehearse_on(copy.target, scripts, report, parse_test_notices)
+        _rehearse_on(copy.target, scripts, report)
     finally:
         drop_started = time.monotonic()
         try:
@@ -162,7 +161,7 @@ def rehearse(target, directory: Path | str | None = None) -> dict:
     return report
 
 
-def _rehearse_on(copy_target, scripts: dict, report: dict, parse_test_notices) -> None:
+def _rehearse_on(copy_target, scripts: dict, report: dict) -> None:
     phases = report["phases"]
 
     def fail(failure):
@@ -186,6 +185,11 @@ def _rehearse_on(copy_target, scripts: dict, report: dict, parse_test_notices) -
         if not first["ok"]:
             fail(_failure(first))
             break
+        said = judge(first["notices"], expect_results=False)
+        if not said.passed:
+            first["ok"] = False
+            fail(_failure(first, f"{name}: {said.message}"))
+            break
         after_first, _ = _snapshot(copy_target)
         second = run_file(copy_target, scripts[name], "forward", 2)
         report["steps"].append(second)
@@ -206,18 +210,14 @@ def _rehearse_on(copy_target, scripts: dict, report: dict, parse_test_notices) -
     if report["failure"] is None:
         t = time.monotonic()
         validation = run_file(copy_target, scripts[VALIDATION_FILE], "validation")
-        categories = parse_test_notices(validation["notices"])
-        validation["categories"] = categories
-        failed = [c["category"] for c in categories if c["status"] != "PASSED"]
+        verdict = judge(validation["notices"])
+        validation["categories"] = verdict.as_dicts()
         report["steps"].append(validation)
         if not validation["ok"]:
             fail(_failure(validation))
-        elif not categories:
+        elif not verdict.passed:
             validation["ok"] = False
-            fail(_failure(validation, "The validation file printed no RESULT lines."))
-        elif failed:
-            validation["ok"] = False
-            fail(_failure(validation, f"Validation FAILED: {', '.join(failed)}"))
+            fail(_failure(validation, verdict.message))
         phases["validation"] = round(time.monotonic() - t, 3)
 
     # The rollback runs whatever happened before: a failed forward file must be undoable too.

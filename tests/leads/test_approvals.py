@@ -28,7 +28,7 @@ def approval_reasons(run):
 
 
 def test_step1_gate_is_registered():
-    assert approvals.step1_gate in gates.EXTRA_GATES
+    assert approvals.step1_gate in [gate.check for gate in gates.PRODUCTION_GATES]
 
 
 def test_production_step1_is_blocked_until_a_lead_approves(cast, prod_run):
@@ -46,7 +46,7 @@ def test_production_step1_is_blocked_until_a_lead_approves(cast, prod_run):
 
 def test_staging_needs_no_approval(cast, make_target):
     run = engine.create_run(make_target("stage-x", "staging"), cast["alice"])
-    assert approvals.step1_gate(run, set()) == []
+    assert approvals.step1_gate(run) == []
     with pytest.raises(engine.StepRefused, match="Only production"):
         approvals.request_approval(run, Approval.Action.STEP1, cast["alice"])
 

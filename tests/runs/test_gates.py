@@ -109,3 +109,53 @@ def test_a_staging_validation_marked_done_by_hand_does_not_open_the_gate(prod_ru
     staging.steps.filter(key="step2.validate").update(status=StepRun.Status.SUCCEEDED, signed_off_by=oncall,
                                                      sign_off_reason="looked fine")
     assert staging_reasons(prod_run, oncall)
+
+
+# --- the gates that read evidence: preflight and rehearsal, declared in one list -----------------------
+
+def _gate_reasons(run, word):
+    return [r for r in gates.production_gates(run) if word in r.lower()]
+
+
+def test_every_production_gate_is_declared_in_one_list():
+    names = [gate.name for gate in gates.PRODUCTION_GATES]
+    assert names == ["staging passed Step 2", "preflight without NO-GO", "rehearsal passed with its evidence",
+                     "lead's approval of the checksums"]
+    assert [gate.override for gate in gates.PRODUCTION_GATES][-1] is None  # approval cannot be overridden
+
+
+def test_production_step1_needs_a_preflight_without_no_go_of_the_same_checksums(prod_run, oncall, lead):
+    from controlpanel.safety.models import PreflightReport
+
+    assert any("none has been run" in r for r in _gate_reasons(prod_run, "preflight"))
+    PreflightReport.objects.create(target=prod_run.target, go=False, checksums=prod_run.checksums,
+                                   data={"checks": [{"title": "table public.audit_reports", "status": "no-go"}]})
+    assert any("NO-GO: table public.audit_reports" in r for r in _gate_reasons(prod_run, "preflight"))
+    PreflightReport.objects.create(target=prod_run.target, go=True, checksums={"other": "bundle"})
+    assert _gate_reasons(prod_run, "preflight"), "a preflight of other checksums is not evidence for this bundle"
+    PreflightReport.objects.create(target=prod_run.target, go=True, checksums=prod_run.checksums)
+    assert not _gate_reasons(prod_run, "preflight")
+
+
+def test_a_lead_can_override_the_preflight_gate_with_a_reason_and_it_is_audited(prod_run, lead):
+    from controlpanel.core.models import AuditEvent
+
+    engine.record_override(prod_run, "preflight", lead, "preflight host unreachable; checked by hand")
+    assert not _gate_reasons(prod_run, "preflight")
+    assert AuditEvent.objects.filter(action="gate.override", detail__gate="preflight").exists()
+
+
+def test_a_rehearsal_that_passed_without_its_evidence_does_not_open_the_gate(prod_run):
+    from controlpanel.safety.models import Rehearsal
+
+    Rehearsal.objects.create(target=prod_run.target, bundle_dir=prod_run.bundle_dir, checksums=prod_run.checksums,
+                             passed=True, status=Rehearsal.Status.PASSED, report={"passed": True, "criteria": [
+                                 {"key": "isolation", "title": "Complete isolation", "met": None, "blocking": True,
+                                  "reason": "probes crashed: column \"is_default\" does not exist"},
+                                 {"key": "size", "title": "Size growth", "met": False, "blocking": False}]})
+    reasons = _gate_reasons(prod_run, "rehearsal")
+    assert reasons and "Complete isolation: probes crashed" in reasons[0]
+    Rehearsal.objects.create(target=prod_run.target, bundle_dir=prod_run.bundle_dir, checksums=prod_run.checksums,
+                             passed=True, status=Rehearsal.Status.PASSED, report={"passed": True, "criteria": [
+                                 {"key": "isolation", "title": "Complete isolation", "met": True, "blocking": True}]})
+    assert not _gate_reasons(prod_run, "rehearsal")

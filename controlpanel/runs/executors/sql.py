@@ -1,15 +1,12 @@
 """SQL kinds: a bundle file, the backfill, the validation tests."""
 
-import re
-
 from django.conf import settings
 
+from controlpanel.runbook.validation import judge
 from controlpanel.targets.sqlrun import ListSink, RunOptions, run_script
 
 from ..bundle import verified_script
 from ..runner import StepFailed
-
-RESULT_LINE = re.compile(r"RESULT:\s*\[?(?P<category>.+?)\]?\s+tests\s+(?P<status>PASSED|FAILED)", re.I)
 
 
 def _options(ctx) -> RunOptions:
@@ -23,10 +20,16 @@ def _options(ctx) -> RunOptions:
 
 def run_sql_file(ctx) -> dict:
     script = verified_script(ctx.run, ctx.step.file)
-    result = run_script(ctx.conn, script, ctx.sink, _options(ctx))
-    return {"file": script.name, "statements": result.statements, "rows": result.rows,
-            "lock_retries": result.lock_retries, "seconds": round(result.seconds, 3),
-            "transactional": result.transactional}
+    tee = TeeSink(ctx.sink)
+    result = run_script(ctx.conn, script, tee, _options(ctx))
+    summary = {"file": script.name, "statements": result.statements, "rows": result.rows,
+               "lock_retries": result.lock_retries, "seconds": round(result.seconds, 3),
+               "transactional": result.transactional}
+    # The file ran, but its own checks may have said it did not work ("Found 20000 … without organization").
+    verdict = judge(tee.kept.events, expect_results=False)
+    if not verdict.passed:
+        raise StepFailed(verdict.message, reported_failures=list(verdict.reported_failures), **summary)
+    return summary
 
 
 def run_backfill(ctx) -> dict:
@@ -55,29 +58,13 @@ class TeeSink:
             self.kept.emit(kind, message, **data)
 
 
-def parse_test_notices(messages: list[str]) -> list[dict]:
-    """Group NOTICE lines into categories: detail lines belong to the RESULT line that follows them."""
-    categories, details = [], []
-    for message in messages:
-        match = RESULT_LINE.search(message)
-        if match:
-            categories.append({"category": match["category"].strip(), "status": match["status"].upper(),
-                               "details": details})
-            details = []
-        else:
-            details.append(message)
-    return categories
-
-
 def run_sql_tests(ctx) -> dict:
     script = verified_script(ctx.run, ctx.step.file)
     tee = TeeSink(ctx.sink)
     result = run_script(ctx.conn, script, tee, _options(ctx))
-    categories = parse_test_notices([e["message"] for e in tee.kept.events])
-    summary = {"file": script.name, "categories": categories, "seconds": round(result.seconds, 3)}
-    failed = [c["category"] for c in categories if c["status"] != "PASSED"]
-    if not categories:
-        raise StepFailed("The validation file printed no RESULT lines.", **summary)
-    if failed:
-        raise StepFailed(f"Validation FAILED: {', '.join(failed)}", **summary)
+    verdict = judge(tee.kept.events)
+    summary = {"file": script.name, "categories": verdict.as_dicts(), "seconds": round(result.seconds, 3),
+               "reported_failures": list(verdict.reported_failures)}
+    if not verdict.passed:
+        raise StepFailed(verdict.message, **summary)
     return summary
