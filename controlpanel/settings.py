@@ -113,6 +113,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # --- the panel's own settings -------------------------------------------------------------------
 # Where the SQL bundle lives; point it at another team's files to rehearse them.
 MIGRATION_BUNDLE_DIR = Path(env_str("MIGRATION_BUNDLE_DIR", str(BASE_DIR / "migrations_sql")))
+# The bin directory of the PostgreSQL client programs the rehearsal copies with (pg_dump, psql); empty: PATH.
+# pg_dump refuses a server newer than itself: a PostgreSQL 17 target needs 17's client programs here.
+PG_BIN_DIR = env_str("PG_BIN_DIR", "")
 # Where test and benchmark artefacts (screenshots, reports) go.
 ARTIFACTS_DIR = Path(env_str("ARTIFACTS_DIR", str(BASE_DIR / "artifacts")))
 # The environment variable holding the demo target's DSN, and the DSN `make up` builds it from.

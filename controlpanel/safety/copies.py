@@ -11,14 +11,20 @@ so connections still go through `targets.connection` and client programs get it 
 """
 
 import os
+import re
 import subprocess
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
+import psycopg
+from django.conf import settings
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from controlpanel.targets.connection import dsn_for, target_connection
+from controlpanel.targets import ownership
+from controlpanel.targets.connection import connect, dsn_for, target_connection
 from controlpanel.targets.models import Target
 from controlpanel.targets.pgenv import client_env
 
@@ -36,8 +42,59 @@ class CopyFailed(Exception):
     """The copy could not be made; the message is safe to show (no DSN)."""
 
 
-def _tail(text: str, lines: int = 8) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
+def _tail(text: str, lines: int = 4) -> str:
+    """The last lines of a program's stderr on one line (with ON_ERROR_STOP the error is last)."""
+    return " / ".join(line.strip() for line in text.strip().splitlines()[-lines:])
+
+
+def client_program(name: str) -> str:
+    """pg_dump / psql from PG_BIN_DIR when set (a newer client for a newer server), else from PATH."""
+    directory = getattr(settings, "PG_BIN_DIR", "")
+    return str(Path(directory) / name) if directory else name
+
+
+def client_major(program: str) -> int:
+    try:
+        out = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except OSError as exc:
+        raise CopyFailed(f"cannot run {program}: {exc.strerror}") from None
+    found = re.search(r"(\d+)(?:\.\d+)?", out)
+    if not found:
+        raise CopyFailed(f"{program} --version printed no version: {out.strip()[:200]}")
+    return int(found.group(1))
+
+
+def check_client_version(program: str, server_version_num: int) -> None:
+    """pg_dump refuses a server newer than itself ("aborting because of server version mismatch"): say so
+    before anything is created, with the versions and the fix."""
+    client, server = client_major(program), server_version_num // 10000
+    if client < server:
+        raise CopyFailed(
+            f"{program} is version {client} but the target runs PostgreSQL {server}: pg_dump cannot dump a newer "
+            f"server. Set PG_BIN_DIR to the bin directory of PostgreSQL {server} (or newer) client programs "
+            f"(pg_dump and psql), e.g. /usr/lib/postgresql/{server}/bin, and restart the workers.")
+
+
+def _pipe(dump: list[str], dump_env: dict, restore: list[str], restore_env: dict, source_name: str) -> None:
+    """dump | restore; on failure the failing program's own stderr. When psql stops (ON_ERROR_STOP) pg_dump
+    dies of the broken pipe with nothing to say: the restore's message is the cause and comes first."""
+    with tempfile.TemporaryFile() as dump_err, tempfile.TemporaryFile() as restore_err:
+        producer = subprocess.Popen(dump, env=dump_env, stdout=subprocess.PIPE, stderr=dump_err)
+        consumer = subprocess.Popen(restore, env=restore_env, stdin=producer.stdout, stdout=subprocess.DEVNULL,
+                                    stderr=restore_err)
+        producer.stdout.close()
+        consumer.wait()
+        producer.wait()
+        messages = {}
+        for name, handle in (("dump", dump_err), ("restore", restore_err)):
+            handle.seek(0)
+            messages[name] = _tail(handle.read().decode(errors="replace"))
+    if consumer.returncode != 0 and (messages["restore"] or producer.returncode == 0):
+        raise CopyFailed(f"restoring the copy ({restore[0]}) failed: "
+                         f"{messages['restore'] or f'exit code {consumer.returncode}, no message'}")
+    if producer.returncode != 0:
+        raise CopyFailed(f"pg_dump of {source_name} failed: "
+                         f"{messages['dump'] or f'exit code {producer.returncode}, no message'}")
 
 
 class DisposableCopy:
@@ -51,6 +108,9 @@ class DisposableCopy:
                              dsn_env_var=self.env_var)
         self.created = False
         self.seconds = 0.0
+        self.migrator = ""
+        self.standins: dict[str, str] = {}
+        self.privileges: dict = {}
 
     @property
     def method(self) -> str:
@@ -60,27 +120,42 @@ class DisposableCopy:
     def create(self) -> float:
         started = time.monotonic()
         with target_connection(self.source, application_name="controlpanel-rehearsal") as conn:
+            dump_program = client_program("pg_dump")
+            check_client_version(dump_program, conn.info.server_version)
+            self.migrator = ownership.current_role(conn)
+            objects = ownership.owned_objects(conn)
+            defaults = ownership.default_grants(conn)
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
-        self.created = True
+            self.created = True
         os.environ[self.env_var] = make_conninfo(dsn_for(self.source), dbname=self.database)
-        dump = ["pg_dump", "--no-password", "--no-publications", "--no-subscriptions"]
+        # No owners, no grants: restoring them would need membership of every owner (on Supabase
+        # supabase_admin, supabase_auth_admin). They are re-created below from the source's catalog.
+        dump = [dump_program, "--no-password", "--no-publications", "--no-subscriptions", "--no-owner",
+                "--no-acl"]
         if self.schema_only:
             dump.append("--schema-only")
-        restore = ["psql", "--no-password", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-o", os.devnull]
-        producer = subprocess.Popen(dump, env=client_env(self.source), stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE)
-        consumer = subprocess.Popen(restore, env=client_env(self.target), stdin=producer.stdout,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        producer.stdout.close()
-        _, restore_err = consumer.communicate()
-        dump_err = producer.stderr.read()
-        producer.wait()
-        if producer.returncode != 0:
-            raise CopyFailed(f"pg_dump of {self.source.name} failed: {_tail(dump_err.decode(errors='replace'))}")
-        if consumer.returncode != 0:
-            raise CopyFailed(f"restoring the copy failed: {_tail(restore_err.decode(errors='replace'))}")
+        restore = [client_program("psql"), "--no-password", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-o", os.devnull]
+        _pipe(dump, client_env(self.source), restore, client_env(self.target), self.source.name)
+        self._restore_privileges(objects, defaults)
         self.seconds = time.monotonic() - started
         return self.seconds
+
+    def _restore_privileges(self, objects, defaults) -> None:
+        """Objects the migration role does not own on the source go to copy-local stand-ins for their owners,
+        which the role is not a member of once done: whatever "must be owner" fails in production fails here."""
+        foreign = {obj.owner for obj in objects if not obj.ours}
+        with connect(self.target, application_name="controlpanel-rehearsal-privileges") as conn:
+            ownership.create_standins(conn, foreign, self.database, self.migrator, into=self.standins)
+            try:
+                with conn.transaction():
+                    self.privileges = ownership.apply_to_copy(conn, objects, self.standins, self.migrator)
+                    self.privileges["default_grants"] = ownership.apply_default_grants(conn, defaults, self.standins)
+            except psycopg.Error as exc:
+                raise CopyFailed("re-creating owners and grants on the copy failed: "
+                                 f"{exc.diag.message_primary or exc}") from None
+            finally:
+                ownership.revoke_memberships(conn, self.standins, self.migrator)
+        self.privileges["stand_ins"] = dict(self.standins)
 
     def drop(self) -> None:
         try:
@@ -88,6 +163,7 @@ class DisposableCopy:
                 with target_connection(self.source, application_name="controlpanel-rehearsal") as conn:
                     conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                         sql.Identifier(self.database)))
+                    ownership.drop_roles(conn, self.standins.values())  # they owned objects of the copy only
                 self.created = False
         finally:
             os.environ.pop(self.env_var, None)

@@ -142,6 +142,7 @@ def rehearse(target, directory: Path | str | None = None) -> dict:
     try:
         try:
             report["phases"]["copy"] = round(copy.create(), 3)
+            report["copy"]["privileges"] = copy.privileges
         except (CopyFailed, TargetUnavailable, psycopg.Error) as exc:
             return fail({"phase": "copy", "message": str(exc).splitlines()[0] if str(exc) else "copy failed"})
         if copy.schema_only:
