@@ -12,7 +12,7 @@ export PYTHONUNBUFFERED := 1
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SUPABASE_SERVICE_KEY ?= demo-service-key-not-a-secret
 
-.PHONY: up test install services control-db migrate demo browser lint bench run
+.PHONY: up test install services control-db migrate demo browser plpgsql-check lint bench run
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,7 @@ migrate: install control-db
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py collectstatic --noinput -v0
 
-demo: migrate
+demo: migrate plpgsql-check
 	$(PY) manage.py bootstrap_demo
 
 # Debian's chromium for the browser tests (Playwright drives it; no browser download).
@@ -41,6 +41,14 @@ browser:
 	@command -v chromium >/dev/null || { echo "Installing Debian's chromium for browser tests…"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || { echo "Could not install chromium (needs root and Debian's package mirror)."; exit 1; }; }
+
+# plpgsql_check for the function checks the rehearsal runs on its copy (Debian's package for the server's major).
+plpgsql-check: services
+	@major=$$(psql -X -h 127.0.0.1 -U postgres -d postgres -Atc "SELECT current_setting('server_version_num')::int / 10000"); \
+	avail=$$(psql -X -h 127.0.0.1 -U postgres -d postgres -Atc "SELECT 1 FROM pg_available_extensions WHERE name = 'plpgsql_check'"); \
+	[ "$$avail" = 1 ] || { echo "Installing Debian's postgresql-$$major-plpgsql-check…"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-$$major-plpgsql-check >/dev/null) \
+	  || { echo "Could not install postgresql-$$major-plpgsql-check (needs root and Debian's package mirror)."; exit 1; }; }
 
 up: demo
 	@scripts/banner.sh $(PORT)
@@ -51,7 +59,7 @@ run:
 
 # Tests use their own control database (pytest-django's test_ prefix) and Redis database 15,
 # so a running `make up` never picks up a test's tasks.
-test: install control-db browser
+test: install control-db browser plpgsql-check
 	REDIS_URL=redis://127.0.0.1:6379/15 $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: install

@@ -13,14 +13,20 @@ Checks: tables readable or writable by the API roles without RLS; RLS enabled bu
 command; writable policies without WITH CHECK (or with a WITH CHECK / USING of ``true`` for API users on
 a tenant table); views that bypass RLS (no security_invoker); SECURITY DEFINER functions without a fixed
 search_path; per-row function calls in policy expressions (not wrapped in a scalar ``(select ...)``);
-policy columns without an index.
+policy columns without an index; and every lint of the registry in evidence/lints.py (Splinter's lints
+that apply to a migrated schema, recursion, self-escalation, NULL disjuncts, inner bindings). Each finding's
+``key`` is stable across snapshots: ``new_findings(before, after)`` keeps what a migration introduced.
 """
 
-from dataclasses import asdict, dataclass
-
-from pglast import ast, parse_sql
+from pglast import ast
 
 from controlpanel.targets import tenancy
+from controlpanel.targets.security import read_security_model
+from controlpanel.targets.sqltree import names as _names
+from controlpanel.targets.sqltree import parse_expression as _parse_expression
+from controlpanel.targets.sqltree import walk as _walk
+
+from .lints import Finding, new_findings, run_lints
 
 SEVERITIES = ("critical", "high", "medium", "low")
 BLOCKING = ("critical", "high")
@@ -34,18 +40,6 @@ FROM pg_policies
 WHERE schemaname = 'public'
 ORDER BY tablename, policyname
 """
-
-
-@dataclass(frozen=True)
-class Finding:
-    code: str
-    severity: str
-    object: str
-    message: str
-    fix: str
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def blocking(findings: list[Finding]) -> list[Finding]:
@@ -137,8 +131,9 @@ def _with_check(policies) -> list[Finding]:
             continue
         obj = f"policy {name} on public.{table}"
         if cmd in ("UPDATE", "ALL") and with_check is None:
+            # On a tenant table USING alone lets a writer move a row into any organization USING admits.
             findings.append(Finding(
-                "policy_without_with_check", "medium", obj,
+                "policy_without_with_check", "high" if table in TENANT else "medium", obj,
                 f"FOR {cmd} policy without WITH CHECK: new row versions are only checked by USING, which is easy "
                 "to loosen by accident and lets rows move if USING ever allows more than the writer's organizations.",
                 f"ALTER POLICY {name} ON public.{table} WITH CHECK (organization_id = ANY (ARRAY(SELECT "
@@ -209,28 +204,6 @@ def _definer_without_search_path(conn) -> list[Finding]:
 
 
 # --- policy expressions ----------------------------------------------------------------------------
-
-def _walk(node, in_sublink=False):
-    """Yields (node, inside_a_sublink) for every AST node under `node`."""
-    if isinstance(node, tuple | list):
-        for item in node:
-            yield from _walk(item, in_sublink)
-        return
-    if not isinstance(node, ast.Node):
-        return
-    yield node, in_sublink
-    inside = in_sublink or isinstance(node, ast.SubLink)
-    for attr in node.__slots__:
-        yield from _walk(getattr(node, attr, None), inside)
-
-
-def _parse_expression(text: str):
-    return parse_sql(f"SELECT 1 WHERE {text}")[0].stmt.whereClause
-
-
-def _names(parts) -> list[str]:
-    return [p.sval for p in parts if isinstance(p, ast.String)]
-
 
 def expression_calls_and_columns(text: str, table: str) -> tuple[list[str], list[str]]:
     """(functions called outside any sub-select, columns of `table` referenced) in a policy expression."""
@@ -320,6 +293,16 @@ def audit_rls(conn) -> list[Finding]:
     findings = (_tables_without_rls(conn, roles) + _commands_without_policy(conn) + _with_check(policies)
                 + _views_bypassing_rls(conn, roles) + _definer_without_search_path(conn)
                 + _policy_expressions(conn, policies))
+    # The registry's lints; where an older check above already names the same object, keep that one.
+    named = {(f.object, f.code) for f in findings}
+    for lint in run_lints(read_security_model(conn)):
+        if lint.code == "policy_always_true" and {(lint.object, "policy_using_true"),
+                                                  (lint.object, "policy_check_true")} & named:
+            continue
+        findings.append(lint)
     if not conn.autocommit:
         conn.rollback()
     return sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), f.code, f.object))
+
+
+__all__ = ["Finding", "audit_rls", "blocking", "new_findings", "policy_coverage"]
