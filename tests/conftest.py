@@ -95,6 +95,14 @@ def target_factory(db, target_template):
 
 
 @pytest.fixture
+def platform_target(target_factory, monkeypatch):
+    """A baseline target with Supabase's privileges, reached as a non-superuser migration role."""
+    from tests.support.platform import make_platform
+
+    return make_platform(target_factory(environment="staging"), monkeypatch)
+
+
+@pytest.fixture
 def demo_target(target_factory):
     return target_factory(name="demo")
 

@@ -1,21 +1,23 @@
 """Lock watch: who is waiting on the migration's locks right now, sampled while a step runs."""
 
+# Waiters are found in pg_locks, which every role may read; pg_stat_activity hides another role's state,
+# wait event and query unless the role has pg_read_all_stats, so those columns are only decoration here.
 LOCK_SAMPLE_SQL = """
-SELECT a.pid,
-       pg_blocking_pids(a.pid) AS blocked_by,
-       a.wait_event_type,
-       a.wait_event,
-       a.state,
-       extract(epoch FROM now() - coalesce(a.query_start, a.xact_start)) AS waiting_seconds,
-       left(a.query, 200) AS query,
+SELECT w.pid,
+       pg_blocking_pids(w.pid) AS blocked_by,
+       coalesce(a.wait_event_type || ':' || a.wait_event, 'Lock:' || w.locktype) AS wait_event,
+       coalesce(a.state, 'waiting') AS state,
+       extract(epoch FROM now() - coalesce(w.waitstart, a.query_start, a.xact_start, now())) AS waiting_seconds,
+       CASE WHEN a.query = '<insufficient privilege>' OR a.query IS NULL THEN NULL ELSE left(a.query, 200) END,
        a.application_name
-FROM pg_stat_activity a
-WHERE a.datname = current_database()
-  AND a.wait_event_type = 'Lock'
-  AND cardinality(pg_blocking_pids(a.pid)) > 0
+FROM (SELECT DISTINCT ON (l.pid) l.pid, l.locktype, l.waitstart FROM pg_locks l
+      WHERE NOT l.granted AND l.pid IS NOT NULL ORDER BY l.pid, l.waitstart) w
+JOIN pg_stat_activity a ON a.pid = w.pid  -- pid and database are visible to every role
+WHERE a.datname = current_database() AND cardinality(pg_blocking_pids(w.pid)) > 0
 ORDER BY waiting_seconds DESC
 LIMIT 50
 """
+QUERY_HIDDEN = "query hidden: the role lacks pg_read_all_stats"
 
 HELD_SQL = """
 SELECT l.locktype, l.mode, l.granted, c.relname
@@ -32,13 +34,14 @@ def sample_locks(conn, migration_pid: int | None) -> dict:
         {
             "pid": pid,
             "blocked_by": list(blocked_by),
-            "wait_event": f"{wtype}:{wevent}",
+            "wait_event": wait_event,
             "state": state,
             "waiting_seconds": round(float(seconds or 0), 3),
-            "query": query,
+            "query": query if query is not None else QUERY_HIDDEN,
+            "query_visible": query is not None,
             "application": app,
         }
-        for pid, blocked_by, wtype, wevent, state, seconds, query, app in conn.execute(LOCK_SAMPLE_SQL).fetchall()
+        for pid, blocked_by, wait_event, state, seconds, query, app in conn.execute(LOCK_SAMPLE_SQL).fetchall()
     ]
     blocked_by_migration = _blocked_by(waiting, migration_pid) if migration_pid else []
     held = []
