@@ -14,6 +14,7 @@ import psycopg
 import pytest
 from django.conf import settings
 
+from controlpanel.targets import zoo
 from tests.support import targets as target_support
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,8 +26,13 @@ SESSION = uuid.uuid4().hex[:6]
 SLOTS = 40
 # Rehearsal copies of this session carry its token (workers inherit it), so tests see only their own copies.
 os.environ["REHEARSAL_COPY_TAG"] = f"t{SESSION}"
+# A platform target is reached as the zoo templates' migration role (shared by every template, so its
+# name is known now): each slot has a twin variable for it.
+PLATFORM_ROLE = zoo.PlatformRoles.for_prefix(zoo.TEMPLATE_PREFIX).migration
 for _slot in range(1, SLOTS + 1):
     os.environ[f"CP_TEST_TARGET_{_slot}"] = target_support.dsn(f"cp_t_{SESSION}_{_slot}")
+    os.environ[f"CP_TEST_PLATFORM_TARGET_{_slot}"] = zoo.database_dsn(target_support.dsn("postgres"),
+                                                                      f"cp_t_{SESSION}_{_slot}", PLATFORM_ROLE)
 _free_slots = list(range(1, SLOTS + 1))
 os.environ["CP_TEST_UNREACHABLE_DSN"] = "postgresql://postgres@127.0.0.1:1/nowhere?connect_timeout=2"
 
@@ -75,18 +81,31 @@ def target_template():
 
 @pytest.fixture
 def target_factory(db, target_template):
-    """make(name=None, environment="demo", template=None) -> Target with its own fresh database."""
+    """make(name=None, environment="demo", template=None, shapes=None, uid_variant=None, users=200, reports=2000)
+    -> Target with its own fresh database, a copy of ``template`` or of the zoo template of ``shapes``/variant.
+
+    The Target's DSN variable connects as the panel must (a platform target: its non-superuser migration
+    role); ``target.built`` is the BuiltTarget (``admin_dsn`` for superuser set-up and inspection).
+    """
     from controlpanel.targets.models import Target
 
     made = []
 
-    def make(name=None, environment="demo", template=None):
+    def make(name=None, environment="demo", template=None, shapes=None, uid_variant=None, users=200, reports=2000):
+        if template is None:
+            template = (target_support.ensure_template(users, reports, shapes or ("baseline",), uid_variant)
+                        if shapes or uid_variant else target_template)
         slot = _free_slots.pop(0)
         var = f"CP_TEST_TARGET_{slot}"
-        dsn = os.environ[var]
-        target_support.clone(template or target_template, dsn.rsplit("/", 1)[1])
-        made.append((slot, dsn))
-        return Target.objects.create(name=name or f"t{slot}", environment=environment, dsn_env_var=var)
+        built = zoo.clone_target(target_support.dsn(template), os.environ[var].rsplit("/", 1)[1])
+        made.append((slot, os.environ[var]))
+        if built.platform:
+            if built.roles.migration != PLATFORM_ROLE:
+                raise AssertionError(f"template {template} uses role {built.roles.migration}, not {PLATFORM_ROLE}")
+            var = f"CP_TEST_PLATFORM_TARGET_{slot}"
+        target = Target.objects.create(name=name or f"t{slot}", environment=environment, dsn_env_var=var)
+        target.built = built
+        return target
 
     yield make
     for slot, dsn in made:

@@ -3,11 +3,10 @@
 from pathlib import Path
 
 import psycopg
-from django.conf import settings
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-BASELINE_DIR = Path(settings.BASE_DIR) / "migrations_sql" / "baseline"
+from .zoo import BASELINE_DIR
 
 
 def baseline_files() -> list[Path]:

@@ -49,6 +49,37 @@ def _column_exists(cur, table: str, column: str) -> bool:
     return bool(cur.fetchone()[0])
 
 
+def _columns(cur, table: str) -> dict[str, bool]:
+    """Column name -> "must be given" (NOT NULL, no default, not generated) for public.<table>."""
+    cur.execute(
+        "SELECT a.attname, a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = ''"
+        " FROM pg_attribute a WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped",
+        (f"public.{table}",),
+    )
+    return dict(cur.fetchall())
+
+
+def _fit(cur, table: str, spec: list[tuple[str, str, str | None]]) -> tuple[str, str]:
+    """(column list, value list) of an INSERT for the columns of ``spec`` this installation has.
+
+    ``spec`` is (column, expression, fallback): where the installation makes a column NOT NULL without a
+    default, a nullable expression is wrapped in coalesce(expression, fallback). Installations differ (the
+    target zoo's shapes); a required column the seeder does not know about is an error that names it.
+    """
+    columns = _columns(cur, table)
+    known = {column for column, _, _ in spec}
+    unknown = sorted(c for c, required in columns.items() if required and c not in known)
+    if unknown:
+        raise RuntimeError(f"public.{table} requires columns the seeder cannot fill: {', '.join(unknown)}")
+    names, values = [], []
+    for column, expression, fallback in spec:
+        if column not in columns:
+            continue
+        names.append(column)
+        values.append(f"coalesce({expression}, {fallback})" if columns[column] and fallback else expression)
+    return ", ".join(names), ", ".join(values)
+
+
 def _try_replica_mode(cur) -> bool:
     """Skip ordinary triggers (updated_at, profile-on-signup) and FK checks for speed, if allowed."""
     cur.execute("SAVEPOINT seed_replica")
@@ -137,17 +168,26 @@ def seed_target(conn_or_dsn: Any, users: int, reports: int, seed: int = 42, *, w
                     """,
                     params,
                 )
+                org = [("organization_id", org_val.lstrip(", "), None)] if migrated else []
+                cols, values = _fit(cur, "profiles", [
+                    ("id", "u.id", None),
+                    ("full_name", "u.raw_user_meta_data ->> 'full_name'", "''"),
+                    ("company", f"CASE WHEN random() < 0.85 THEN {_pick(_COMPANIES)} END", "''"),
+                    ("role", "(ARRAY['owner','analyst','ops lead','cfo','engineer', NULL])"
+                             "[1 + floor(random() * 6)::int]", "'analyst'"),
+                    ("created_at", "u.created_at", None),
+                    ("updated_at", "u.created_at", None),
+                    *org,
+                ])
+                updated = [f"{c} = excluded.{c}" for c in ("full_name", "company", "role") if c in cols.split(", ")]
+                on_conflict = f"DO UPDATE SET {', '.join(updated)}" if updated else "DO NOTHING"
                 cur.execute(
                     f"""
-                    INSERT INTO public.profiles (id, full_name, company, role, created_at, updated_at{org_col})
-                    SELECT u.id, u.raw_user_meta_data ->> 'full_name',
-                           CASE WHEN random() < 0.85 THEN {_pick(_COMPANIES)} END,
-                           (ARRAY['owner','analyst','ops lead','cfo','engineer', NULL])[1 + floor(random() * 6)::int],
-                           u.created_at, u.created_at{org_val}
+                    INSERT INTO public.profiles ({cols})
+                    SELECT {values}
                     FROM auth.users u
                     WHERE u.email LIKE '%%.s' || %(seed)s || '@%%'
-                    ON CONFLICT (id) DO UPDATE SET full_name = excluded.full_name, company = excluded.company,
-                                                   role = excluded.role
+                    ON CONFLICT (id) {on_conflict}
                     """,
                     params,
                 )
@@ -161,33 +201,39 @@ def seed_target(conn_or_dsn: Any, users: int, reports: int, seed: int = 42, *, w
                         """
                     )
                 # Reports: physical order follows created_at, as in a real table; skewed user distribution.
-                cur.execute(
-                    f"""
-                    INSERT INTO public.audit_reports (id, user_id, title, process_description, file_content, answers,
-                                                      report_data, is_favorite, tags, created_at, updated_at{org_col})
-                    SELECT md5('r:' || %(seed)s || ':' || g)::uuid,
-                           md5('u:' || %(seed)s || ':' || least(%(users)s,
-                               1 + floor(%(users)s * power(random(), 1.7))::int))::uuid,
-                           {_pick(_VERBS)} || ' ' || {_pick(_WORDS)} || ' process #' || g,
-                           repeat({_pick(_SENTENCES)}, 1 + floor(random() * 3)::int) || {_pick(_SENTENCES)}
-                               || 'Volume: ' || floor(random() * 5000) || ' items per month.',
-                           CASE WHEN random() < 0.04
+                cols, values = _fit(cur, "audit_reports", [
+                    ("id", "md5('r:' || %(seed)s || ':' || g)::uuid", None),
+                    ("user_id", "md5('u:' || %(seed)s || ':' || least(%(users)s,"
+                                " 1 + floor(%(users)s * power(random(), 1.7))::int))::uuid", None),
+                    ("title", f"{_pick(_VERBS)} || ' ' || {_pick(_WORDS)} || ' process #' || g", None),
+                    ("process_description",
+                     f"repeat({_pick(_SENTENCES)}, 1 + floor(random() * 3)::int) || {_pick(_SENTENCES)}"
+                     " || 'Volume: ' || floor(random() * 5000) || ' items per month.'", None),
+                    ("file_content", f"""CASE WHEN random() < 0.04
                                 THEN repeat(md5(g::text) || ' ' || {_pick(_SENTENCES)}, 20 + floor(random() * 80)::int)
-                           END,
-                           jsonb_build_object('team_size', 1 + floor(random() * 200)::int,
+                           END""", "''"),
+                    ("answers", f"""jsonb_build_object('team_size', 1 + floor(random() * 200)::int,
                                               'tools', jsonb_build_array({_pick(_WORDS)}, {_pick(_WORDS)}),
                                               'frequency', (ARRAY['daily','weekly','monthly'])[1 + g %% 3],
-                                              'pain', {_pick(_SENTENCES)}),
-                           jsonb_build_object('score', round((random() * 100)::numeric, 1),
+                                              'pain', {_pick(_SENTENCES)})""", None),
+                    ("report_data", f"""jsonb_build_object('score', round((random() * 100)::numeric, 1),
                                               'automation_potential', round(random()::numeric, 2),
                                               'summary', {_pick(_SENTENCES)} || {_pick(_SENTENCES)},
                                               'recommendations', jsonb_build_array(
                                                   {_pick(_VERBS)} || ' ' || {_pick(_WORDS)},
                                                   {_pick(_VERBS)} || ' ' || {_pick(_WORDS)}),
-                                              'estimated_hours_saved', floor(random() * 400)::int),
-                           random() < 0.1,
-                           (ARRAY[{_pick(_TAGS)}, {_pick(_TAGS)}, {_pick(_TAGS)}])[1:floor(random() * 4)::int],
-                           t, t + random() * interval '20 days'{org_val}
+                                              'estimated_hours_saved', floor(random() * 400)::int)""", None),
+                    ("is_favorite", "random() < 0.1", None),
+                    ("tags", f"(ARRAY[{_pick(_TAGS)}, {_pick(_TAGS)}, {_pick(_TAGS)}])[1:floor(random() * 4)::int]",
+                     None),
+                    ("created_at", "t", None),
+                    ("updated_at", "t + random() * interval '20 days'", None),
+                    *org,
+                ])
+                cur.execute(
+                    f"""
+                    INSERT INTO public.audit_reports ({cols})
+                    SELECT {values}
                     FROM (SELECT g, now() - interval '730 days'
                                     + (g::float8 / greatest(%(reports)s, 1)) * interval '729 days'
                                     + random() * interval '12 hours' AS t
@@ -201,19 +247,26 @@ def seed_target(conn_or_dsn: Any, users: int, reports: int, seed: int = 42, *, w
                     "(CASE WHEN x < 0.6 THEN 'completed' WHEN x < 0.7 THEN 'failed' WHEN x < 0.8 THEN 'pending'"
                     " WHEN x < 0.9 THEN 'queued' ELSE 'processing' END)"
                 )
-                job_cols = ("id, user_id, audit_report_id, status, progress, automation_type, workflow_data, "
-                            f"error_message, created_at, updated_at{org_col}")
-                job_select = f"""
-                    SELECT id, user_id, audit_report_id, st,
-                           CASE st WHEN 'completed' THEN 100 WHEN 'failed' THEN floor(random() * 90)::int
-                                   WHEN 'processing' THEN 10 + floor(random() * 80)::int ELSE 0 END,
-                           (ARRAY['n8n','n8n','zapier','make'])[1 + floor(random() * 4)::int],
-                           CASE WHEN st IN ('completed','processing')
+                job_cols, job_values = _fit(cur, "automation_jobs", [
+                    ("id", "id", None),
+                    ("user_id", "user_id", None),
+                    ("audit_report_id", "audit_report_id", None),
+                    ("status", "st", None),
+                    ("progress", """CASE st WHEN 'completed' THEN 100 WHEN 'failed' THEN floor(random() * 90)::int
+                                   WHEN 'processing' THEN 10 + floor(random() * 80)::int ELSE 0 END""", None),
+                    ("automation_type", "(ARRAY['n8n','n8n','zapier','make'])[1 + floor(random() * 4)::int]", None),
+                    ("workflow_data", f"""CASE WHEN st IN ('completed','processing')
                                 THEN jsonb_build_object('nodes', 3 + floor(random() * 12)::int,
-                                                        'trigger', {_pick(_WORDS)}, 'version', 1) END,
-                           CASE WHEN st = 'failed' THEN 'Upstream API timeout after ' || floor(random() * 60)
-                                || ' s' END,
-                           t, t + random() * interval '2 hours'{org_val}
+                                                        'trigger', {_pick(_WORDS)}, 'version', 1) END""",
+                     "'{}'::jsonb"),
+                    ("error_message", """CASE WHEN st = 'failed'
+                                THEN 'Upstream API timeout after ' || floor(random() * 60) || ' s' END""", "''"),
+                    ("created_at", "t", None),
+                    ("updated_at", "t + random() * interval '2 hours'", None),
+                    *org,
+                ])
+                job_select = f"""
+                    SELECT {job_values}
                     FROM (SELECT *, {status_pick} AS st FROM src) s2
                 """
                 cur.execute(
@@ -245,20 +298,27 @@ def seed_target(conn_or_dsn: Any, users: int, reports: int, seed: int = 42, *, w
                     """,
                     params,
                 )
-                cur.execute(
-                    f"""
-                    INSERT INTO public.generated_automations (id, job_id, name, description, platform,
-                                                              workflow_json, instructions, created_at{org_col})
-                    SELECT md5('a:' || n || ':' || j.id)::uuid, j.id,
-                           {_pick(_VERBS)} || ' ' || {_pick(_WORDS)} || ' workflow',
-                           CASE WHEN random() < 0.8 THEN {_pick(_SENTENCES)} END,
-                           j.automation_type,
-                           jsonb_build_object('nodes', jsonb_build_array(
+                job_columns = _columns(cur, "automation_jobs")
+                cols, values = _fit(cur, "generated_automations", [
+                    ("id", "md5('a:' || n || ':' || j.id)::uuid", None),
+                    ("job_id", "j.id", None),
+                    ("name", f"{_pick(_VERBS)} || ' ' || {_pick(_WORDS)} || ' workflow'", None),
+                    ("description", f"CASE WHEN random() < 0.8 THEN {_pick(_SENTENCES)} END", "''"),
+                    ("platform", "j.automation_type" if "automation_type" in job_columns
+                     else "(ARRAY['n8n','zapier','make'])[1 + floor(random() * 3)::int]", None),
+                    ("workflow_json", f"""jsonb_build_object('nodes', jsonb_build_array(
                                jsonb_build_object('type', 'trigger', 'name', {_pick(_WORDS)}),
                                jsonb_build_object('type', 'action', 'name', {_pick(_VERBS)})),
-                               'connections', floor(random() * 10)::int),
-                           'Import the JSON, set credentials for ' || {_pick(_WORDS)} || ', then activate.',
-                           j.updated_at{org_val}
+                               'connections', floor(random() * 10)::int)""", None),
+                    ("instructions",
+                     f"'Import the JSON, set credentials for ' || {_pick(_WORDS)} || ', then activate.'", None),
+                    ("created_at", "j.updated_at" if "updated_at" in job_columns else "j.created_at", None),
+                    *org,
+                ])
+                cur.execute(
+                    f"""
+                    INSERT INTO public.generated_automations ({cols})
+                    SELECT {values}
                     FROM public.automation_jobs j
                     CROSS JOIN LATERAL generate_series(1, CASE WHEN random() < 0.2 THEN 2 ELSE 1 END) n
                     WHERE j.status = 'completed'

@@ -1,10 +1,11 @@
-"""Building throwaway target databases for tests: one seeded template per session, cheap clones."""
+"""Building throwaway target databases for tests: seeded zoo templates (controlpanel/targets/zoo.py), cheap clones."""
 
-import hashlib
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
+
+from controlpanel.targets import zoo
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = "postgresql://postgres@127.0.0.1:5432/"
@@ -25,36 +26,13 @@ def drop(target_dsn: str) -> None:
 
 
 def clone(template: str, name: str) -> str:
-    with _admin() as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
-    return dsn(name)
+    """A fresh copy of ``template`` (owned like it); returns the superuser DSN."""
+    return zoo.clone_target(dsn(template), name).admin_dsn
 
 
-def _fingerprint(users: int, reports: int) -> str:
-    digest = hashlib.sha256(f"{users}:{reports}".encode())
-    for path in sorted((ROOT / "migrations_sql" / "baseline").glob("*.sql")) + [
-        ROOT / "controlpanel" / "targets" / "seeding.py"
-    ]:
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:10]
-
-
-def ensure_template(users: int, reports: int) -> str:
-    """A seeded baseline database named after the baseline and seeder contents (rebuilt when they change)."""
-    from controlpanel.targets.demo import build_target
-
-    name = f"cp_tmpl_{_fingerprint(users, reports)}"
-    with _admin() as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-    if not exists:
-        building = f"{name}_building"
-        drop(dsn(building))
-        build_target(dsn(building), users=users, reports=reports)
-        with _admin() as conn:
-            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(building),
-                                                                       sql.Identifier(name)))
-    return name
+def ensure_template(users: int, reports: int, shapes=("baseline",), uid_variant: str | None = None) -> str:
+    """A seeded zoo template for these shapes, sizes and content (one per fingerprint, shared by sessions)."""
+    return zoo.ensure_template(shapes, uid_variant, users=users, reports=reports, server=dsn("postgres")).name
 
 
 def forward_files() -> list[str]:
