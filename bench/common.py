@@ -1,8 +1,10 @@
 """Shared pieces of the benchmarks: cached target templates, clones, psql, Django set-up, timing.
 
-A target template is a seeded (and optionally migrated and distributed) database built ONCE per parameter
-set and named after those parameters plus a hash of the bundle, the baseline and the seeder, so a change to
-any of them builds a new one. Benchmarks work on cheap clones (CREATE DATABASE ... TEMPLATE ...).
+A target template is a seeded zoo target (controlpanel/targets/zoo.py: the same builder as the tests'
+templates, keyed by shapes, auth.uid() variant, sizes and content), optionally migrated and distributed,
+built ONCE per parameter set and named after those parameters plus a hash of the bundle, the zoo's files and
+the seeder, so a change to any of them builds a new one. Benchmarks work on cheap clones
+(CREATE DATABASE ... TEMPLATE ...).
 
 Templates built by a process are dropped when it exits, unless BENCH_KEEP_TEMPLATES=1 (set by run_all.py,
 which shares them between the benchmarks and drops them at the end). Server: BENCH_SERVER (a DSN without
@@ -35,13 +37,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from controlpanel.targets import zoo  # noqa: E402  (after the path set-up above)
+
 TEMPLATE_PREFIX = "cp_bench_tmpl_"
 KEEP_TEMPLATES_VAR = "BENCH_KEEP_TEMPLATES"
 HEADLINE_FILE_VAR = "BENCH_HEADLINE_FILE"
 FORWARD = ("20250904000001_add_multi_tenant_organizations.sql",
            "20250904000002_add_organization_rls_policies.sql",
            "20250904000003_migrate_existing_data_to_organizations.sql")
-SEEDER = ROOT / "controlpanel" / "targets" / "seeding.py"
 
 
 def _default_server() -> str:
@@ -82,8 +85,8 @@ def exists(name: str) -> bool:
 
 
 def drop(name: str) -> None:
-    with admin() as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    """Drop a database; a zoo template's platform roles go with the last database that uses them."""
+    zoo.drop_target(dsn(name))
 
 
 def create(name: str) -> str:
@@ -128,12 +131,15 @@ def cloned(template: str, prefix: str, keep: bool = False) -> Iterator[tuple[str
             drop(name)
 
 
-def psql_env(name: str, quiet: bool = True) -> dict:
-    """os.environ plus PG* variables for database ``name``: no DSN in the argument list."""
+def psql_env(name: str, quiet: bool = True, user: str | None = None) -> dict:
+    """os.environ plus PG* variables for database ``name`` (as ``user`` if given): no DSN in the argument list."""
     env = dict(os.environ)
+    params = conninfo_to_dict(dsn(name))
+    if user:
+        params["user"] = user
     for key, var in (("host", "PGHOST"), ("port", "PGPORT"), ("user", "PGUSER"), ("password", "PGPASSWORD"),
                      ("dbname", "PGDATABASE"), ("sslmode", "PGSSLMODE")):
-        value = conninfo_to_dict(dsn(name)).get(key)
+        value = params.get(key)
         if value:
             env[var] = str(value)
     if quiet:
@@ -141,19 +147,20 @@ def psql_env(name: str, quiet: bool = True) -> dict:
     return env
 
 
-def psql_file(name: str, path: Path) -> float:
+def psql_file(name: str, path: Path, user: str | None = None) -> float:
     """Run one SQL file with `psql -v ON_ERROR_STOP=1 -f` on database ``name``; seconds taken."""
     started = time.perf_counter()
-    done = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(path)], env=psql_env(name),
+    done = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", str(path)],
+                          env=psql_env(name, user=user),
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if done.returncode:
         raise RuntimeError(f"psql failed on {path.name}: {done.stderr.strip()[-2000:]}")
     return time.perf_counter() - started
 
 
-def apply_bundle(name: str, files: Iterable[str] = FORWARD) -> float:
+def apply_bundle(name: str, files: Iterable[str] = FORWARD, user: str | None = None) -> float:
     """The forward bundle applied with psql exactly as the runbook says; seconds taken."""
-    return sum(psql_file(name, bundle_dir() / file) for file in files)
+    return sum(psql_file(name, bundle_dir() / file, user) for file in files)
 
 
 def database_size(name: str) -> int:
@@ -164,28 +171,26 @@ def database_size(name: str) -> int:
 
 # --- cached target templates ---------------------------------------------------------------------------------
 
-def _fingerprint(migrated: bool) -> str:
-    """Hash of what shapes a template: baseline + seeder, and for a migrated one the bundle too."""
-    files = sorted((bundle_dir() / "baseline").glob("*.sql")) + [SEEDER]
-    if migrated:
-        files += sorted(bundle_dir().glob("*.sql"))
+def _fingerprint() -> str:
+    """Hash of what a migrated template adds to its zoo base: the bundle."""
     digest = hashlib.sha256()
-    for path in files:
+    for path in sorted(bundle_dir().glob("*.sql")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:10]
 
 
-def template_name(users: int, reports: int, organizations: int | None = None, migrated: bool = True) -> str:
-    shape = f"o{organizations}" if organizations else ("m" if migrated else "b")
-    return f"{TEMPLATE_PREFIX}u{users}_r{reports}_{shape}_{_fingerprint(migrated)}"
+def template_name(users: int, reports: int, organizations: int | None = None, migrated: bool = True,
+                  shapes: Iterable[str] = ("baseline",), uid_variant: str | None = None) -> str:
+    base = zoo.template_name(shapes, uid_variant, users, reports, prefix=TEMPLATE_PREFIX)
+    if not migrated:
+        return base
+    shape = f"o{organizations}" if organizations else "m"
+    return f"{base}_{shape}_{_fingerprint()}"
 
 
 def template_info(name: str) -> dict[str, Any]:
     """What the template's build recorded (seed counts, seconds per phase), plus cached: built by another run."""
-    with admin() as conn:
-        row = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
-                           (name,)).fetchone()
-    info = json.loads(row[0]) if row and row[0] else {}
+    info = zoo.database_info(dsn("postgres"), name)
     info["cached"] = name not in _built_here
     return info
 
@@ -198,52 +203,59 @@ def _drop_built_templates() -> None:
             print(f"could not drop template {name}: {exc}", file=sys.stderr)
 
 
-def target_template(users: int, reports: int, organizations: int | None = None, migrated: bool = True) -> str:
-    """Name of a template database: baseline + seed(users, reports), then the forward bundle if ``migrated``,
-    then distribute_into_organizations(organizations) if given. Built once; reused while its name matches."""
+def _built(name: str) -> None:
+    _built_here.append(name)
+    if len(_built_here) == 1 and not os.environ.get(KEEP_TEMPLATES_VAR):
+        atexit.register(_drop_built_templates)
+
+
+def target_template(users: int, reports: int, organizations: int | None = None, migrated: bool = True,
+                    shapes: Iterable[str] = ("baseline",), uid_variant: str | None = None) -> str:
+    """Name of a template database: the zoo target of ``shapes`` seeded with (users, reports), then the forward
+    bundle if ``migrated`` (as the target's own connecting role), then distribute_into_organizations(organizations)
+    if given. Built once; reused while its name matches."""
     if organizations and not migrated:
         raise ValueError("organizations need a migrated target")
-    name = template_name(users, reports, organizations, migrated)
+    if not migrated:
+        base = zoo.ensure_template(shapes, uid_variant, users=users, reports=reports, prefix=TEMPLATE_PREFIX,
+                                   server=dsn("postgres"))
+        print(f"target template {base.name}: {'built' if base.info['built_now'] else 'reused'}", flush=True)
+        if base.info["built_now"]:
+            _built(base.name)
+        return base.name
+    name = template_name(users, reports, organizations, migrated, shapes, uid_variant)
     with admin() as lock:
         lock.execute("SELECT pg_advisory_lock(hashtext(%s))", (name,))  # another process may be building it
         try:
             if exists(name):
                 print(f"target template {name}: reused", flush=True)
                 return name
-            _build(name, users, reports, organizations, migrated)
+            _build(name, users, reports, organizations, shapes, uid_variant)
         finally:
             lock.execute("SELECT pg_advisory_unlock(hashtext(%s))", (name,))
     return name
 
 
-def _build(name: str, users: int, reports: int, organizations: int | None, migrated: bool) -> None:
-    from controlpanel.targets.seeding import distribute_into_organizations, seed_target
+def _build(name: str, users: int, reports: int, organizations: int | None, shapes, uid_variant) -> None:
+    from controlpanel.targets.seeding import distribute_into_organizations
 
     building = f"{name}_building"
     started = time.monotonic()
     info: dict[str, Any] = {"users": users, "reports": reports, "organizations": organizations,
-                            "migrated": migrated, "built_at": datetime.now(UTC).isoformat(timespec="seconds")}
+                            "migrated": True, "built_at": datetime.now(UTC).isoformat(timespec="seconds")}
     print(f"target template {name}: building", flush=True)
     try:
-        if migrated:
-            base = target_template(users, reports, migrated=False)
-            base_info = template_info(base)
-            info["seed"], phases = base_info.get("seed"), dict(base_info.get("phases", {}))
-            clone_started = time.monotonic()
-            clone(base, building)
-            phases["clone"] = round(time.monotonic() - clone_started, 2)
-            phases["bundle"] = round(apply_bundle(building), 2)
-            if organizations:
-                info["distribute"] = distribute_into_organizations(dsn(building), organizations)
-                phases["distribute"] = round(info["distribute"]["seconds"], 2)
-        else:
-            create(building)
-            phases = {"baseline": round(sum(psql_file(building, path)
-                                            for path in sorted((bundle_dir() / "baseline").glob("*.sql"))), 2)}
-            with psycopg.connect(dsn(building), autocommit=True) as conn:
-                counts = seed_target(conn, users=users, reports=reports)
-            phases["seed"] = counts.pop("seconds")
-            info["seed"] = counts
+        base = target_template(users, reports, migrated=False, shapes=shapes, uid_variant=uid_variant)
+        base_info = template_info(base)
+        info.update({key: base_info.get(key) for key in ("seed", "shapes", "uid_variant", "roles", "zoo")})
+        phases = dict(base_info.get("phases", {}))
+        clone_started = time.monotonic()
+        copy = zoo.clone_target(dsn(base), building)
+        phases["clone"] = round(time.monotonic() - clone_started, 2)
+        phases["bundle"] = round(apply_bundle(building, user=copy.connect_role), 2)
+        if organizations:
+            info["distribute"] = distribute_into_organizations(dsn(building), organizations)
+            phases["distribute"] = round(info["distribute"]["seconds"], 2)
         info["phases"] = phases
         info["build_seconds"] = round(time.monotonic() - started, 2)
         with admin() as conn:
@@ -254,9 +266,7 @@ def _build(name: str, users: int, reports: int, organizations: int | None, migra
     except BaseException:
         drop(building)
         raise
-    _built_here.append(name)
-    if len(_built_here) == 1 and not os.environ.get(KEEP_TEMPLATES_VAR):
-        atexit.register(_drop_built_templates)
+    _built(name)
     print(f"target template {name}: built in {info['build_seconds']:.1f} s "
           f"({', '.join(f'{k} {v:.1f} s' for k, v in phases.items())})", flush=True)
 

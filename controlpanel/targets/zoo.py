@@ -414,10 +414,12 @@ def ensure_template(shapes: str | Iterable[str] = ("baseline",), uid_variant: st
     """
     server = make_conninfo(server or DEFAULT_SERVER, dbname="postgres")
     name = template_name(shapes, uid_variant, users, reports, seed, extra_sql, prefix)
+    built_now = False
     with _admin(server) as lock:
         lock.execute("SELECT pg_advisory_lock(hashtext(%s))", (name,))
         try:
             if not database_exists(server, name):
+                built_now = True
                 building = f"{name}_building"
                 build_target(building, shapes, users, reports, uid_variant, seed=seed, replace=True,
                              role_prefix=prefix, extra_sql=extra_sql, server=server)
@@ -428,4 +430,6 @@ def ensure_template(shapes: str | Iterable[str] = ("baseline",), uid_variant: st
                 _describe(server, name, info)
         finally:
             lock.execute("SELECT pg_advisory_unlock(hashtext(%s))", (name,))
-    return _built(server, name, database_info(server, name))
+    template = _built(server, name, database_info(server, name))
+    template.info["built_now"] = built_now  # not stored: whether this call built it
+    return template
