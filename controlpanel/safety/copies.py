@@ -11,22 +11,19 @@ so connections still go through `targets.connection` and client programs get it 
 """
 
 import os
-import re
 import subprocess
 import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import psycopg
-from django.conf import settings
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from controlpanel.targets import ownership
 from controlpanel.targets.connection import connect, dsn_for, target_connection
 from controlpanel.targets.models import Target
-from controlpanel.targets.pgenv import client_env
+from controlpanel.targets.pgenv import ClientProgramError, check_client_version, client_env, client_program
 
 COPY_PREFIX = "cp_rehearsal_"
 
@@ -45,34 +42,6 @@ class CopyFailed(Exception):
 def _tail(text: str, lines: int = 4) -> str:
     """The last lines of a program's stderr on one line (with ON_ERROR_STOP the error is last)."""
     return " / ".join(line.strip() for line in text.strip().splitlines()[-lines:])
-
-
-def client_program(name: str) -> str:
-    """pg_dump / psql from PG_BIN_DIR when set (a newer client for a newer server), else from PATH."""
-    directory = getattr(settings, "PG_BIN_DIR", "")
-    return str(Path(directory) / name) if directory else name
-
-
-def client_major(program: str) -> int:
-    try:
-        out = subprocess.run([program, "--version"], capture_output=True, text=True, timeout=30).stdout
-    except OSError as exc:
-        raise CopyFailed(f"cannot run {program}: {exc.strerror}") from None
-    found = re.search(r"(\d+)(?:\.\d+)?", out)
-    if not found:
-        raise CopyFailed(f"{program} --version printed no version: {out.strip()[:200]}")
-    return int(found.group(1))
-
-
-def check_client_version(program: str, server_version_num: int) -> None:
-    """pg_dump refuses a server newer than itself ("aborting because of server version mismatch"): say so
-    before anything is created, with the versions and the fix."""
-    client, server = client_major(program), server_version_num // 10000
-    if client < server:
-        raise CopyFailed(
-            f"{program} is version {client} but the target runs PostgreSQL {server}: pg_dump cannot dump a newer "
-            f"server. Set PG_BIN_DIR to the bin directory of PostgreSQL {server} (or newer) client programs "
-            f"(pg_dump and psql), e.g. /usr/lib/postgresql/{server}/bin, and restart the workers.")
 
 
 def _pipe(dump: list[str], dump_env: dict, restore: list[str], restore_env: dict, source_name: str) -> None:
@@ -121,7 +90,10 @@ class DisposableCopy:
         started = time.monotonic()
         with target_connection(self.source, application_name="controlpanel-rehearsal") as conn:
             dump_program = client_program("pg_dump")
-            check_client_version(dump_program, conn.info.server_version)
+            try:
+                check_client_version(dump_program, conn.info.server_version)
+            except ClientProgramError as exc:
+                raise CopyFailed(str(exc)) from None
             self.migrator = ownership.current_role(conn)
             objects = ownership.owned_objects(conn)
             defaults = ownership.default_grants(conn)

@@ -151,3 +151,54 @@ def role_may_execute(conn, role: str, function_signature: str) -> bool | None:
         "ELSE has_function_privilege(%s, %s, 'EXECUTE') END",
         (role, function_signature, role, function_signature)).fetchone()
     return row[0]
+
+
+@dataclass(frozen=True)
+class PanelPrivilege:
+    """One privilege the panel's connection role needs (required) or uses when it has it (optional)."""
+    name: str
+    needed_for: str
+    required: bool
+    held: bool
+    without: str = ""  # what degrades when an optional one is missing
+
+
+# What the panel checks, in the order the README lists them.
+_PANEL_PRIVILEGES_SQL = """
+SELECT r.rolsuper, r.rolbypassrls, r.rolcreatedb, r.rolcreaterole,
+       coalesce((SELECT array_agg(g.rolname) FROM pg_roles g
+                 WHERE g.rolname = ANY(%(roles)s) AND pg_has_role(current_user, g.oid, 'MEMBER')), '{}'),
+       (SELECT has_schema_privilege(n.oid, 'USAGE') FROM pg_namespace n WHERE n.nspname = 'auth'),
+       (SELECT has_table_privilege(c.oid, 'SELECT') FROM pg_class c
+         WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = 'auth') AND c.relname = 'users'),
+       (SELECT has_function_privilege('authenticated', p.oid, 'EXECUTE') FROM pg_proc p
+         WHERE p.pronamespace = (SELECT oid FROM pg_namespace WHERE nspname = 'auth') AND p.proname = 'uid'
+           AND p.pronargs = 0 AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticated')),
+       pg_has_role(current_user, 'pg_read_all_stats', 'USAGE'), pg_has_role(current_user, 'pg_monitor', 'USAGE')
+FROM pg_roles r WHERE r.rolname = current_user
+"""
+
+
+def panel_privileges(conn, api_roles=("anon", "authenticated", "service_role")) -> list[PanelPrivilege]:
+    (superuser, bypassrls, createdb, createrole, members, auth_usage, users_select, uid_execute, read_stats,
+     monitor) = conn.execute(_PANEL_PRIVILEGES_SQL, {"roles": list(api_roles)}).fetchone()
+    held = [superuser or role in members for role in api_roles]
+    return [
+        *(PanelPrivilege(f"member of {role}", f"isolation probes and SLA timing (SET ROLE {role})", True, h)
+          for role, h in zip(api_roles, held, strict=True)),
+        PanelPrivilege("BYPASSRLS", "snapshots, reconciliation and the backup see every row", True,
+                       bool(superuser or bypassrls)),
+        PanelPrivilege("USAGE on schema auth, SELECT on auth.users",
+                       "support lookups, reconciliation, users without a membership", True,
+                       bool(superuser or (auth_usage and users_select))),
+        PanelPrivilege("EXECUTE on auth.uid() for authenticated", "every owner and organization policy", True,
+                       bool(uid_execute)),
+        PanelPrivilege("CREATEDB", "the rehearsal's copy (a database of its own)", True, bool(superuser or createdb)),
+        PanelPrivilege("CREATEROLE", "the rehearsal copy's stand-ins for owners such as supabase_auth_admin", True,
+                       bool(superuser or createrole)),
+        PanelPrivilege(STATS_ROLE, "other sessions' queries, states and wait events in the lock and session views",
+                       False, bool(read_stats),
+                       "waiters are still found (pg_locks); their query reads 'query hidden'"),
+        PanelPrivilege("pg_monitor", "replication lag in the preflight", False, bool(monitor),
+                       "replication lag reads unknown"),
+    ]

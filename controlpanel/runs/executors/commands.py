@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from controlpanel.targets.connection import redact, secret_values
-from controlpanel.targets.pgenv import client_env
+from controlpanel.targets.pgenv import ClientProgramError, check_client_version, client_env, client_program
 
 from ..runner import StepFailed
 
@@ -54,8 +54,13 @@ def run_backup(ctx) -> dict:
     stamp = timezone.now().strftime("%Y%m%dT%H%M%S")
     path = settings.BACKUP_DIR / f"{ctx.target.name}-run{ctx.run.pk}-{stamp}.dump"
     started = time.monotonic()
+    program = client_program("pg_dump")
+    try:
+        check_client_version(program, ctx.conn.info.server_version)
+    except ClientProgramError as exc:
+        raise StepFailed(str(exc)) from None
     process = subprocess.Popen(
-        ["pg_dump", "--format=custom", "--no-password", f"--file={path}"],
+        [program, "--format=custom", "--no-password", f"--file={path}"],
         env=client_env(ctx.target), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     code = _stream(process, ctx, timeout=settings.STEP_MAX_SECONDS, secrets=secret_values(ctx.target))

@@ -1,0 +1,41 @@
+"""The connection check reports the privileges the panel's role has against those it needs."""
+
+import pytest
+
+from controlpanel.targets.checks import check_target
+from tests.support.platform import MIGRATOR, as_admin
+
+
+@pytest.mark.django_db
+def test_a_superuser_has_everything(demo_target):
+    check = check_target(demo_target)
+    assert check.superuser is True and check.missing_privileges == [] and check.degraded == []
+
+
+@pytest.mark.django_db
+def test_the_platform_role_has_what_it_needs_and_is_told_what_degrades(platform_target):
+    check = check_target(platform_target)
+    assert (check.role, check.superuser) == (MIGRATOR, False)
+    assert check.missing_privileges == [], check.privileges
+    assert any(d.startswith("pg_read_all_stats: ") and "query hidden" in d for d in check.degraded), check.degraded
+
+
+@pytest.mark.django_db
+def test_a_role_without_createrole_or_the_api_roles_is_named(platform_target):
+    as_admin(platform_target, f"ALTER ROLE {MIGRATOR} NOCREATEROLE; REVOKE service_role FROM {MIGRATOR}")
+    try:
+        check = check_target(platform_target)
+    finally:
+        as_admin(platform_target, f"ALTER ROLE {MIGRATOR} CREATEROLE; GRANT service_role TO {MIGRATOR}")
+    names = [m.split(" (")[0] for m in check.missing_privileges]
+    assert names == ["member of service_role", "CREATEROLE"], check.missing_privileges
+
+
+@pytest.mark.django_db
+def test_the_targets_page_shows_the_privileges(client, cast, platform_target):
+    from controlpanel.targets.checks import check_and_store
+
+    check_and_store(platform_target)
+    client.force_login(cast["lena"])
+    page = client.get("/targets/").content.decode()
+    assert f"as <code>{MIGRATOR}</code>" in page and "✔ all required" in page and "data-degraded" in page
