@@ -114,11 +114,10 @@ def target_factory(db, target_template):
 
 
 @pytest.fixture
-def platform_target(target_factory, monkeypatch):
-    """A baseline target with Supabase's privileges, reached as a non-superuser migration role."""
-    from tests.support.platform import make_platform
-
-    return make_platform(target_factory(environment="staging"), monkeypatch)
+def platform_target(target_factory):
+    """A baseline target with Supabase's privileges (the zoo's platform shape), reached as its non-superuser
+    migration role; ``target.built.admin_dsn`` for superuser set-up."""
+    return target_factory(environment="staging", shapes=("platform",))
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ def _wait_until_blocked(monitor, pid, attempts=200):
 def test_lock_watch_sees_another_roles_waiter_and_says_its_query_is_hidden(platform_target):
     migration = connect(platform_target, autocommit=False)
     monitor = connect(platform_target)
-    writer = psycopg.connect(platform_target.admin_dsn, autocommit=True)  # the application: another role
+    writer = psycopg.connect(platform_target.built.admin_dsn, autocommit=True)  # the application: another role
     try:
         migration.execute("LOCK TABLE public.audit_reports IN ACCESS EXCLUSIVE MODE")
         writer_pid = writer.info.backend_pid

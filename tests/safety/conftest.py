@@ -6,7 +6,6 @@ import psycopg
 
 from controlpanel.targets.connection import dsn_for
 from tests.support import targets as target_support
-from tests.support.platform import AUTH_OWNER, MIGRATOR, as_admin  # noqa: F401 - the tests use them
 
 
 def edit(path: Path, old: str, new: str) -> None:

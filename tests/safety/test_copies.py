@@ -6,8 +6,9 @@ from django.test import override_settings
 from controlpanel.safety import copies
 from controlpanel.safety.copies import CopyFailed, DisposableCopy
 from controlpanel.safety.rehearsal import rehearse
+from tests.support.platform import auth_owner, migrator
 
-from .conftest import AUTH_OWNER, MIGRATOR, query
+from .conftest import query
 
 ROLLBACK = "rollback-multi-tenant-organizations.sql"
 
@@ -20,6 +21,7 @@ def _owner_and_grants(target, relation):
 
 
 def test_the_copy_keeps_auth_out_of_the_migration_roles_hands(platform_target):
+    MIGRATOR, AUTH_OWNER = migrator(platform_target), auth_owner(platform_target)
     with DisposableCopy(platform_target, schema_only=False) as copy:
         copy.create()
         owner, ours, trigger, anon_reads, authenticated_inserts = _owner_and_grants(copy.target, "auth.users")
@@ -36,6 +38,7 @@ def test_the_copy_keeps_auth_out_of_the_migration_roles_hands(platform_target):
 
 
 def test_the_rehearsal_fails_on_the_rollback_that_needs_ownership_of_auth_users(platform_target):
+    AUTH_OWNER = auth_owner(platform_target)
     report = rehearse(platform_target)
     assert report["passed"] is False
     failure = report["failure"]

@@ -3,9 +3,9 @@
 from pathlib import Path
 
 from controlpanel.safety.preflight import run_preflight
-from controlpanel.targets.connection import dsn_for
+from tests.support.platform import as_admin, auth_owner, login_role, migrator
 
-from .conftest import AUTH_OWNER, MIGRATOR, as_admin, edit, query
+from .conftest import edit, query
 
 
 def _no_go(report):
@@ -13,6 +13,7 @@ def _no_go(report):
 
 
 def test_a_rollback_that_drops_a_trigger_on_auth_users_is_no_go_without_ownership(platform_target):
+    MIGRATOR, AUTH_OWNER = migrator(platform_target), auth_owner(platform_target)
     assert query(platform_target, "SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user") == [
         (MIGRATOR, False)]
     report = run_preflight(platform_target)
@@ -39,7 +40,7 @@ def test_the_same_bundle_is_go_as_superuser_on_baseline(demo_target):
 
 
 def test_a_table_the_role_does_not_own_is_named_with_its_owner(platform_target, bundle_copy):
-    as_admin(platform_target, f"ALTER TABLE public.automation_jobs OWNER TO {AUTH_OWNER}")
+    as_admin(platform_target, f"ALTER TABLE public.automation_jobs OWNER TO {auth_owner(platform_target)}")
     # no IF EXISTS drop of the auth trigger: only the table is left to find
     edit(bundle_copy / "rollback-multi-tenant-organizations.sql",
          "DROP TRIGGER IF EXISTS on_auth_user_created_add_membership ON auth.users;", "")
@@ -51,15 +52,8 @@ def test_a_table_the_role_does_not_own_is_named_with_its_owner(platform_target, 
     assert {o for _, o in objects} == {"public.automation_jobs"}, objects
 
 
-def test_a_role_that_cannot_set_role_to_the_api_roles_is_no_go(platform_target):
-    as_admin(platform_target, f"REVOKE authenticated FROM {MIGRATOR}")
-    try:
+def test_a_role_that_cannot_set_role_to_the_api_roles_is_no_go(platform_target, monkeypatch):
+    with login_role(platform_target, monkeypatch, member_of=("anon", "service_role")):
         report = run_preflight(platform_target)
-    finally:
-        as_admin(platform_target, f"GRANT authenticated TO {MIGRATOR}")
     panel = [c for c in _no_go(report) if c["key"] == "privileges.panel"]
     assert any("membership in role authenticated" in c["evidence"] for c in panel), panel
-
-
-def test_dsn_for_the_platform_target_is_the_migrator(platform_target):
-    assert f"user={MIGRATOR}" in dsn_for(platform_target)
