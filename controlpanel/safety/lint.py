@@ -1,5 +1,6 @@
 """squawk's lint of the bundle, each finding placed on its file and statement."""
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -8,6 +9,11 @@ from pathlib import Path
 
 from controlpanel.runbook.definition import RUNBOOK
 from controlpanel.targets.sqlscript import ScriptError, load_script
+
+
+def statement_digest(text: str) -> str:
+    """What a lead's sign-off of a finding is bound to: the statement's text (any edit needs a new sign-off)."""
+    return hashlib.sha256(text.strip().encode()).hexdigest()
 
 
 def squawk_binary() -> str | None:
@@ -65,6 +71,7 @@ def lint_bundle(directory: Path, files: list[str] | None = None, timeout: int = 
             "help": finding.get("help"),
             "line": line,
             "statement_index": statement.index if statement else None,
+            "statement_digest": statement_digest(statement.text) if statement else None,
             "statement": (statement.text.strip().splitlines()[0][:160] if statement and statement.text.strip()
                           else ""),
         })

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 from pglast import ast, parse_sql
 from pglast.enums import AlterTableType, ConstrType, ObjectType
 
+from controlpanel.targets.sqltree import names, plpgsql_sql, walk
+
 ACCESS_SHARE = "ACCESS SHARE"
 ROW_EXCLUSIVE = "ROW EXCLUSIVE"
 SHARE_UPDATE_EXCLUSIVE = "SHARE UPDATE EXCLUSIVE"
@@ -31,10 +33,26 @@ BLOCKS = {
 
 @dataclass
 class LockEstimate:
-    table: str  # schema.name
+    table: str  # schema.name (pg_temp.name for a TEMP table)
     mode: str
     why: str
-    duration: str  # "brief" (catalog only) / "scan" (reads the table) / "batches" / "build"
+    duration: str  # "brief" (catalog only) / "scan" (reads the table) / "batches" / "build" / "rewrite"
+    rule: str = ""  # the squawk rule this pattern breaks on a populated table (the preflight's NO-GO list)
+
+
+# Defaults PostgreSQL must evaluate per row: ADD COLUMN … DEFAULT f() rewrites the whole table under
+# ACCESS EXCLUSIVE (a constant or stable default is stored once in the catalog instead).
+VOLATILE_DEFAULTS = {"clock_timestamp", "random", "gen_random_uuid", "uuid_generate_v4", "uuid_generate_v1",
+                     "timeofday", "nextval", "txid_current", "statement_timestamp", "gen_random_bytes"}
+
+
+def _volatile_default(column) -> str | None:
+    for constraint in column.constraints or ():
+        if isinstance(constraint, ast.Constraint) and ConstrType(constraint.contype) == ConstrType.CONSTR_DEFAULT:
+            for node, _ in walk(constraint.raw_expr):
+                if isinstance(node, ast.FuncCall) and names(node.funcname)[-1] in VOLATILE_DEFAULTS:
+                    return names(node.funcname)[-1]
+    return None
 
 
 def _name(rv) -> str:
@@ -80,7 +98,8 @@ def _alter_table(node) -> list[LockEstimate]:
             if contype == ConstrType.CONSTR_FOREIGN:
                 suffix = " NOT VALID (no scan)" if not_valid else " (validates: scans the table)"
                 found.append(LockEstimate(table, SHARE_ROW_EXCLUSIVE, "ADD FOREIGN KEY" + suffix,
-                                          "brief" if not_valid else "scan"))
+                                          "brief" if not_valid else "scan",
+                                          "" if not_valid else "adding-foreign-key-constraint"))
                 found.append(LockEstimate(_name(constraint.pktable), SHARE_ROW_EXCLUSIVE,
                                           "referenced by a new foreign key", "brief"))
             else:
@@ -89,7 +108,21 @@ def _alter_table(node) -> list[LockEstimate]:
                                                      ConstrType.CONSTR_UNIQUE)
                 found.append(LockEstimate(table, ACCESS_EXCLUSIVE,
                                           f"ADD {kind} CONSTRAINT" + (" NOT VALID" if not_valid else ""),
-                                          "scan" if scan else "brief"))
+                                          "scan" if scan else "brief",
+                                          "constraint-missing-not-valid" if scan and contype == ConstrType.CONSTR_CHECK
+                                          else ""))
+            continue
+        if subtype == AlterTableType.AT_AddColumn and isinstance(cmd.def_, ast.ColumnDef):
+            volatile = _volatile_default(cmd.def_)
+            if volatile:
+                found.append(LockEstimate(table, ACCESS_EXCLUSIVE, f"ADD COLUMN {cmd.def_.colname} DEFAULT "
+                                          f"{volatile}() (volatile default: rewrites the table)", "rewrite",
+                                          "adding-field-with-default"))
+                continue
+        if subtype == AlterTableType.AT_AlterColumnType:
+            # SET NOT NULL is left out on purpose: after a validated CHECK (… IS NOT NULL) it does not scan.
+            mode, why, duration = _ALTER_MODES[subtype]
+            found.append(LockEstimate(table, mode, why, duration, "changing-column-type"))
             continue
         mode, why, duration = _ALTER_MODES.get(subtype, (ACCESS_EXCLUSIVE, subtype.name.removeprefix("AT_"), "brief"))
         found.append(LockEstimate(table, mode, why, duration))
@@ -97,7 +130,11 @@ def _alter_table(node) -> list[LockEstimate]:
 
 
 def _create_table(node) -> list[LockEstimate]:
-    found = [LockEstimate(_name(node.relation), ACCESS_EXCLUSIVE, "CREATE TABLE (new, empty)", "brief")]
+    if node.relation.relpersistence == "t":
+        found = [LockEstimate(f"pg_temp.{node.relation.relname}", ACCESS_EXCLUSIVE,
+                              "CREATE TEMP TABLE (exists only in this session)", "brief")]
+    else:
+        found = [LockEstimate(_name(node.relation), ACCESS_EXCLUSIVE, "CREATE TABLE (new, empty)", "brief")]
     for element in node.tableElts or ():
         constraints = element.constraints if isinstance(element, ast.ColumnDef) else (element,)
         for constraint in constraints or ():
@@ -135,7 +172,8 @@ def estimate_node(node) -> tuple[list[LockEstimate], str]:
         if node.concurrent:
             return [LockEstimate(_name(node.relation), SHARE_UPDATE_EXCLUSIVE, "CREATE INDEX CONCURRENTLY",
                                  "build")], ""
-        return [LockEstimate(_name(node.relation), SHARE, "CREATE INDEX (blocks writers for the build)", "build")], ""
+        return [LockEstimate(_name(node.relation), SHARE, "CREATE INDEX (blocks writers for the build)", "build",
+                             "require-concurrent-index-creation")], ""
     if isinstance(node, ast.CreatePolicyStmt | ast.AlterPolicyStmt):
         return [LockEstimate(_name(node.table), ACCESS_EXCLUSIVE, type(node).__name__.removesuffix("Stmt")
                              .replace("Create", "CREATE ").replace("Alter", "ALTER ").upper(), "brief")], ""
@@ -157,10 +195,33 @@ def estimate_node(node) -> tuple[list[LockEstimate], str]:
     if isinstance(node, ast.RenameStmt) and node.relation is not None:
         return [LockEstimate(_name(node.relation), ACCESS_EXCLUSIVE, "RENAME", "brief")], ""
     if isinstance(node, ast.DoStmt):
-        return [], "DO block: its locks depend on what it executes (see the rehearsal's sampled locks)"
+        return _do_block(node)
     if isinstance(node, ast.CallStmt):
         return [], "procedure call: locks taken inside (batches commit; see the rehearsal's sampled locks)"
     return [], ""
+
+
+def _do_block(node) -> tuple[list[LockEstimate], str]:
+    """The locks of the literal SQL a DO block runs; what it computes at run time stays a note."""
+    body = next((a.arg.sval for a in node.args or () if isinstance(a, ast.DefElem) and a.defname == "as"), "")
+    found, dynamic = [], 0
+    for embedded in plpgsql_sql(f"DO $__do__${body}$__do__$;"):
+        if not embedded.literal:
+            dynamic += 1
+            continue
+        try:
+            parsed = parse_sql(embedded.text)
+        except Exception:  # not SQL we can read: counted as run-time
+            dynamic += 1
+            continue
+        for raw in parsed:
+            locks, _ = estimate_node(raw.stmt)
+            for lock in locks:
+                lock.why += f" (inside DO block, line {embedded.line})"
+            found += locks
+    note = (f"DO block: {dynamic} statement(s) built at run time (see the rehearsal's sampled locks)"
+            if dynamic else "")
+    return found, note
 
 
 def estimate_statement(text: str) -> tuple[list[LockEstimate], str]:

@@ -16,6 +16,7 @@ from controlpanel.targets.connection import TargetUnavailable, target_connection
 from controlpanel.targets.sqlscript import ScriptError, load_script
 from controlpanel.targets.tenancy import OPTIONAL_TENANT_TABLES, TENANT_TABLES
 
+from .bundle_checks import bundle_checks
 from .lint import lint_bundle
 from .locks import estimate_script
 from .privileges import privilege_checks
@@ -266,6 +267,9 @@ def run_preflight(target, directory: Path | None = None) -> dict:
             checks += session_checks(conn)
             checks += [connection_check(conn), growth_check(conn), replication_check(conn)]
             report["locks"], parse_errors = lock_impact(conn, directory)
+            if not parse_errors:
+                checks += bundle_checks(conn, directory, [step.file for step in STEP1.steps], report["locks"], lint,
+                                        _check)
             checks += privilege_checks(conn, directory, [step.file for step in STEP1.steps]
                                        + [RUNBOOK.step("rollback.emergency").file], _check)
     except TargetUnavailable as exc:

@@ -135,3 +135,13 @@ def table_counts(conn, tables) -> dict[str, int]:
     if not conn.autocommit:
         conn.rollback()
     return counts
+
+
+def capped_count(conn, table: str, cap: int) -> int | None:
+    """Rows of `schema.table`, counted up to `cap` + 1 (cheap on any size); None when it does not exist."""
+    if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None:
+        return None
+    schema, _, name = table.rpartition(".")
+    query = sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} LIMIT %s) s").format(
+        sql.Identifier(schema or "public", name))
+    return conn.execute(query, (cap + 1,)).fetchone()[0]

@@ -54,7 +54,7 @@ PREFLIGHT = [
            ((POLICIES, "DROP POLICY IF EXISTS mt_audit_reports_select ON public.audit_reports;\n", ""),),
            (("bundle.rerunnable", "CREATE POLICY mt_audit_reports_select ON public.audit_reports"),)),
     Broken("TEMP migration_progress", "preflight",
-           ((DATA, "CREATE TABLE IF NOT EXISTS public.migration_progress", "CREATE TEMP TABLE migration_progress"),),
+           ((SCHEMA, "CREATE TABLE IF NOT EXISTS public.migration_progress", "CREATE TEMP TABLE migration_progress"),),
            (("bundle.temp_tables", "TEMP table migration_progress"),)),
     Broken("non-concurrent CREATE INDEX", "preflight",
            ((SCHEMA, *_before_commit("CREATE INDEX audit_reports_title_idx ON public.audit_reports (title);")),),
