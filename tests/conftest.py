@@ -120,6 +120,14 @@ def platform_target(target_factory):
     return target_factory(environment="staging", shapes=("platform",))
 
 
+@pytest.fixture(scope="session")
+def pg17_server() -> str:
+    """A PostgreSQL 17 server (`make pg17`: installed from npm and started on first use); its DSN."""
+    done = subprocess.run(["make", "-s", "pg17"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"make pg17 failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+    return done.stdout.strip().splitlines()[-1]
+
+
 @pytest.fixture
 def demo_target(target_factory):
     return target_factory(name="demo")
