@@ -423,7 +423,7 @@ def ensure_template(shapes: str | Iterable[str] = ("baseline",), uid_variant: st
                 building = f"{name}_building"
                 build_target(building, shapes, users, reports, uid_variant, seed=seed, replace=True,
                              role_prefix=prefix, extra_sql=extra_sql, server=server)
-                info = database_info(server, building)
+                info = {**database_info(server, building), "fingerprint": content_fingerprint()}
                 with _admin(server) as conn:
                     conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(building),
                                                                                sql.Identifier(name)))
