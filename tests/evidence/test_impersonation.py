@@ -4,25 +4,10 @@ import psycopg
 import pytest
 
 from controlpanel.evidence.impersonation import NO_USER, as_role, rolled_back
+from controlpanel.targets import zoo
+from tests.support.platform import as_admin
 
 USER = "6a3f2b1c-0000-4000-8000-000000000001"
-
-# Every auth.uid() body Supabase has shipped: one setting or both, either precedence, with or without nullif.
-UID_VARIANTS = {
-    "claim_sub_nullif": "nullif(current_setting('request.jwt.claim.sub', true), '')::uuid",
-    "claim_sub_bare": "current_setting('request.jwt.claim.sub', true)::uuid",
-    "claims_nullif": "(nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')::uuid",
-    "claims_bare": "(current_setting('request.jwt.claims', true)::jsonb ->> 'sub')::uuid",
-    "sub_then_claims_nullif": "coalesce(nullif(current_setting('request.jwt.claim.sub', true), ''), "
-                              "(nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub'))::uuid",
-    "claims_then_sub_nullif": "coalesce((nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub'), "
-                              "nullif(current_setting('request.jwt.claim.sub', true), ''))::uuid",
-    "sub_then_claims_bare": "coalesce(current_setting('request.jwt.claim.sub', true), "
-                            "current_setting('request.jwt.claims', true)::jsonb ->> 'sub')::uuid",
-    "claims_then_sub_bare": "coalesce(current_setting('request.jwt.claims', true)::jsonb ->> 'sub', "
-                            "current_setting('request.jwt.claim.sub', true))::uuid",
-}
-
 
 def _uid(conn, role, user=None):
     with as_role(conn, role, user):
@@ -30,15 +15,15 @@ def _uid(conn, role, user=None):
 
 
 @pytest.mark.django_db
-def test_every_shipped_auth_uid_sees_the_impersonated_user(target_factory, target_dsn):
-    target = target_factory()
+def test_every_shipped_auth_uid_sees_the_impersonated_user(platform_target, target_dsn):
+    """As the platform's non-superuser role (SET ROLE through its grants), under each of the zoo's variants."""
     failures = {}
-    for name, body in UID_VARIANTS.items():
-        with psycopg.connect(target_dsn(target), autocommit=True) as admin:
-            admin.execute(f"CREATE OR REPLACE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE "
-                          f"AS $$ SELECT {body} $$")
+    # The stand-in's own definition (no replacement) first, then every replacement.
+    for name in sorted(zoo.UID_VARIANTS, key=lambda v: zoo.uid_sql(v) is not None):
+        if zoo.uid_sql(name):
+            as_admin(platform_target, zoo.uid_sql(name))
         # A fresh session each time: an unset custom setting reads NULL only until it is first set.
-        with psycopg.connect(target_dsn(target), autocommit=True) as conn, rolled_back(conn):
+        with psycopg.connect(target_dsn(platform_target), autocommit=True) as conn, rolled_back(conn):
             try:
                 seen = [_uid(conn, "anon"), _uid(conn, "authenticated", USER), _uid(conn, "anon"),
                         _uid(conn, "service_role"), _uid(conn, "authenticated", USER)]
@@ -47,4 +32,4 @@ def test_every_shipped_auth_uid_sees_the_impersonated_user(target_factory, targe
                 continue
         if seen[1] != USER or seen[4] != USER or any(s not in (None, NO_USER) for s in (seen[0], seen[2], seen[3])):
             failures[name] = seen
-    assert not failures, failures
+    assert len(zoo.UID_VARIANTS) == 8 and not failures, failures
