@@ -23,3 +23,23 @@ def query(target, sql: str, params=None):
     with psycopg.connect(dsn_for(target), autocommit=True) as conn:
         cur = conn.execute(sql, params)
         return cur.fetchall() if cur.description else []
+
+
+SCHEMA_FILE = "20250904000001_add_multi_tenant_organizations.sql"
+ROLLBACK_FILE = "rollback-multi-tenant-organizations.sql"
+AUTH_TRIGGER_DROP = "DROP TRIGGER IF EXISTS platform_test_on_auth_users ON auth.users;"
+
+
+def add_auth_users_trigger(bundle: Path) -> int:
+    """Make a bundle like the one issue 12 found: 0001 hangs a trigger on auth.users (TRIGGER privilege is
+    enough) and the rollback drops it (only the owner may). Returns the rollback line of the DROP TRIGGER."""
+    with (bundle / SCHEMA_FILE).open("a") as schema:
+        schema.write("\nCREATE OR REPLACE FUNCTION public.platform_test_noop() RETURNS trigger LANGUAGE plpgsql "
+                     "AS $$ BEGIN RETURN NEW; END $$;\n"
+                     "CREATE OR REPLACE TRIGGER platform_test_on_auth_users AFTER INSERT ON auth.users "
+                     "FOR EACH ROW EXECUTE FUNCTION public.platform_test_noop();\n")
+    rollback = bundle / ROLLBACK_FILE
+    lines = rollback.read_text().splitlines()
+    lines += ["", AUTH_TRIGGER_DROP, "DROP FUNCTION IF EXISTS public.platform_test_noop();"]
+    rollback.write_text("\n".join(lines) + "\n")
+    return len(lines) - 1

@@ -8,7 +8,7 @@ from controlpanel.safety.copies import CopyFailed, DisposableCopy
 from controlpanel.safety.rehearsal import rehearse
 from tests.support.platform import auth_owner, migrator
 
-from .conftest import query
+from .conftest import add_auth_users_trigger, query
 
 ROLLBACK = "rollback-multi-tenant-organizations.sql"
 
@@ -37,9 +37,10 @@ def test_the_copy_keeps_auth_out_of_the_migration_roles_hands(platform_target):
     assert query(platform_target, "SELECT count(*) FROM pg_roles WHERE rolname = %s", (standin,)) == [(0,)]
 
 
-def test_the_rehearsal_fails_on_the_rollback_that_needs_ownership_of_auth_users(platform_target):
+def test_the_rehearsal_fails_on_the_rollback_that_needs_ownership_of_auth_users(platform_target, bundle_copy):
     AUTH_OWNER = auth_owner(platform_target)
-    report = rehearse(platform_target)
+    add_auth_users_trigger(bundle_copy)
+    report = rehearse(platform_target, bundle_copy)
     assert report["passed"] is False
     failure = report["failure"]
     assert failure["phase"] == "rollback" and failure["file"] == ROLLBACK, failure
