@@ -12,7 +12,7 @@ from controlpanel.targets.connection import TargetUnavailable, connect, target_c
 from .impersonation import error_text
 from .models import EvidenceReport, Snapshot
 from .probes import run_isolation_probes
-from .rls_audit import audit_rls, blocking, policy_coverage
+from .rls_audit import BLOCKING, audit_rls, blocking, new_findings, policy_coverage
 from .snapshots import collect_snapshot
 from .timing import index_usage, measure_sla
 
@@ -23,7 +23,24 @@ APP = "controlpanel-evidence"
 def take_snapshot(run, label: str, attempt=None) -> Snapshot:
     with target_connection(run.target, application_name=APP) as conn:
         data = collect_snapshot(conn)
+        try:  # the audit's keys, so findings after the migration can be told from those it found
+            data["rls_finding_keys"] = sorted({f.key for f in audit_rls(conn)})
+        except psycopg.Error as exc:
+            data["rls_finding_keys_error"] = error_text(exc)
     return Snapshot.objects.create(run=run, label=label, attempt=attempt, data=data)
+
+
+def attribute_findings(run, data: dict) -> None:
+    """Adds to an RLS audit's data which findings are new since the run's before snapshot (the migration's)."""
+    before = Snapshot.objects.filter(run=run, label=Snapshot.Label.BEFORE).order_by("-taken_at", "-id").first()
+    keys = (before.data if before else {}).get("rls_finding_keys")
+    if keys is None:
+        data["attribution"] = {"measured": False, "reason": "no before snapshot with the audit's findings"}
+        return
+    new = new_findings([{"key": k} for k in keys], data.get("findings", []))
+    data["attribution"] = {"measured": True, "new": [f["key"] for f in new],
+                           "new_blocking": [f["key"] for f in new if f["severity"] in BLOCKING],
+                           "preexisting": len(data.get("findings", [])) - len(new)}
 
 
 def _rls(conn) -> tuple[bool | None, dict]:
@@ -71,6 +88,8 @@ def collect_evidence(run, kinds=None) -> list[EvidenceReport]:
             started = time.monotonic()
             try:
                 passed, data = collector(conn)
+                if kind == EvidenceReport.Kind.RLS_AUDIT:
+                    attribute_findings(run, data)
                 error = data.get("error") or (data.get("setup") or {}).get("error") or ""
             except psycopg.Error as exc:
                 log.warning("evidence %s failed on run %s: %s", kind, run.pk, error_text(exc))

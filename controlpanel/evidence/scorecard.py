@@ -132,6 +132,8 @@ def _evaluate(run, criterion: Criterion, ctx: dict) -> tuple[str, dict]:
     if key == "isolation":
         audit, probes = ctx["rls_audit"], ctx["probes"]
         evidence = {"rls_audit_blocking": audit.data.get("blocking") if audit else None,
+                    "rls_audit_new_blocking": (audit.data.get("attribution") or {}).get("new_blocking") if audit
+                    else None,
                     "probe_failures": probes.data.get("failures") if probes else None,
                     "leaks": [c for c in _cells(probes, lambda c: c["status"] in ("leak", "escalation", "error"))][:20]}
         return _combine(_report_verdict(audit), _report_verdict(probes)), evidence

@@ -101,6 +101,7 @@ def run_detail(request, run_id):
         "phases": _timeline(run, request.user),
         "active": active,
         "production_blockers": gates.production_gates(run),
+        "overrides": run.overrides.select_related("lead").order_by("at"),
         "override_form": OverrideForm(),
         "panels": render_panels(RUN_PANELS, request, run),
     }

@@ -159,3 +159,11 @@ def test_a_rehearsal_that_passed_without_its_evidence_does_not_open_the_gate(pro
                              passed=True, status=Rehearsal.Status.PASSED, report={"passed": True, "criteria": [
                                  {"key": "isolation", "title": "Complete isolation", "met": True, "blocking": True}]})
     assert not _gate_reasons(prod_run, "rehearsal")
+
+
+def test_an_override_is_shown_on_the_run_page_with_its_lead_and_reason(prod_run, lead, client):
+    engine.record_override(prod_run, "rehearsal", lead, "rehearsed by hand on a restored backup")
+    client.force_login(lead)
+    page = client.get(f"/runs/{prod_run.pk}/").content.decode()
+    assert "Gates overridden by a lead" in page
+    assert "overridden by lena" in page and "rehearsed by hand on a restored backup" in page
