@@ -175,6 +175,12 @@ BACKUP_DIR = Path(env_str("BACKUP_DIR", str(BASE_DIR / "var" / "backups")))
 # The runbook's success criteria, used by the evidence scorecard and the health checks alike.
 RUNBOOK_SLA_MS = env_int("RUNBOOK_SLA_MS", 500)  # typical operations
 RUNBOOK_SIZE_BUDGET_PERCENT = env_int("RUNBOOK_SIZE_BUDGET_PERCENT", 10)  # database growth from the migration
+# The access diff (controlpanel/evidence/access.py): the schemas the API exposes, who is measured, how long a probe
+# may take before its cell reads "cannot measure".
+ACCESS_EXPOSED_SCHEMAS = [s for s in env_str("ACCESS_EXPOSED_SCHEMAS", "public").split(",") if s]
+ACCESS_ALL_USERS_UP_TO = env_int("ACCESS_ALL_USERS_UP_TO", 500)
+ACCESS_SAMPLE_USERS = env_int("ACCESS_SAMPLE_USERS", 200)
+ACCESS_PROBE_TIMEOUT_MS = env_int("ACCESS_PROBE_TIMEOUT_MS", 15000)
 # Monitoring history (controlpanel/monitoring/conf.py reads these).
 MONITORING_CHECK_MINUTES = env_int("MONITORING_CHECK_MINUTES", 15)
 MONITORING_KEEP_ALL_DAYS = env_int("MONITORING_KEEP_ALL_DAYS", 7)

@@ -8,6 +8,7 @@ grants. Two fingerprints compare with ``==``; ``diff_fingerprints`` names what d
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg import sql
@@ -145,3 +146,100 @@ def capped_count(conn, table: str, cap: int) -> int | None:
     query = sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} LIMIT %s) s").format(
         sql.Identifier(schema or "public", name))
     return conn.execute(query, (cap + 1,)).fetchone()[0]
+
+
+# --- what the API roles can reach: the relations the access diff measures ------------------------------
+
+API_ROLES = ("anon", "authenticated", "service_role")
+USERS_TABLE = "auth.users"
+
+_EXPOSED_SQL = """
+SELECT c.oid, n.nspname || '.' || c.relname, c.relkind::text, c.relrowsecurity,
+       -- primary key columns in key order, with their types
+       ARRAY(SELECT a.attname FROM pg_constraint k, unnest(k.conkey) WITH ORDINALITY AS u(attnum, ord)
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = u.attnum
+             WHERE k.conrelid = c.oid AND k.contype = 'p' ORDER BY u.ord)::text[],
+       ARRAY(SELECT format_type(a.atttypid, a.atttypmod)
+             FROM pg_constraint k, unnest(k.conkey) WITH ORDINALITY AS u(attnum, ord)
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = u.attnum
+             WHERE k.conrelid = c.oid AND k.contype = 'p' ORDER BY u.ord)::text[],
+       -- single-column foreign keys: (column, referenced relation)
+       ARRAY(SELECT a.attname || '=' || (fn.nspname || '.' || f.relname)
+             FROM pg_constraint k JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.conkey[1]
+             JOIN pg_class f ON f.oid = k.confrelid JOIN pg_namespace fn ON fn.oid = f.relnamespace
+             WHERE k.conrelid = c.oid AND k.contype = 'f' AND cardinality(k.conkey) = 1 ORDER BY 1)::text[],
+       -- columns a copied row may carry (generated and always-identity columns cannot be inserted)
+       ARRAY(SELECT a.attname FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
+             AND NOT a.attisdropped AND a.attgenerated = '' AND a.attidentity <> 'a' ORDER BY a.attnum)::text[],
+       ARRAY(SELECT a.attname FROM pg_attribute a JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+             WHERE a.attrelid = c.oid UNION
+             SELECT a.attname FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attidentity <> '')::text[],
+       -- unique indexes as comma-joined column lists (a membership is unique per user and organization)
+       ARRAY(SELECT string_agg(a.attname, ',' ORDER BY a.attname) FROM pg_index x
+             JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = ANY(x.indkey)
+             WHERE x.indrelid = c.oid AND x.indisunique GROUP BY x.indexrelid)::text[]
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = ANY(%(schemas)s) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+  AND (c.relrowsecurity OR EXISTS (SELECT 1 FROM unnest(%(roles)s::text[]) r(name)
+                                   JOIN pg_roles ro ON ro.rolname = r.name
+                                   WHERE has_table_privilege(ro.oid, c.oid, 'SELECT, INSERT, UPDATE, DELETE')
+                                      OR has_any_column_privilege(ro.oid, c.oid, 'SELECT, INSERT, UPDATE')))
+ORDER BY 2
+"""
+
+
+@dataclass(frozen=True)
+class ExposedRelation:
+    """A table or view of an exposed schema that RLS or the API roles' grants govern."""
+
+    name: str  # schema.relation
+    kind: str  # "table" or "view"
+    rls: bool
+    key: tuple[str, ...]  # primary key columns; empty: rows are identified by a digest of the whole row
+    key_types: tuple[str, ...]
+    user_columns: tuple[str, ...]  # single-column foreign keys to auth.users
+    organization_columns: tuple[str, ...]  # single-column foreign keys to an organization table
+    is_organization_table: bool
+    is_membership_table: bool  # unique per (user column, organization column)
+    insertable: tuple[str, ...]
+    defaulted: tuple[str, ...]
+
+    @property
+    def ident(self):
+        schema, name = self.name.split(".", 1)
+        return sql.Identifier(schema, name)
+
+
+def organization_tables(foreign_keys: dict[str, list[tuple[str, str]]]) -> set[str]:
+    """Tables that play the organization part, from the FK graph alone: referenced (beside auth.users) by
+    a table that also references auth.users (a membership), and by at least two other tables."""
+    referenced_by: dict[str, set[str]] = {}
+    for table, fks in foreign_keys.items():
+        for _, target in fks:
+            referenced_by.setdefault(target, set()).add(table)
+    out = set()
+    for target, tables in referenced_by.items():
+        if target == USERS_TABLE:
+            continue
+        memberships = {t for t in tables if any(ref == USERS_TABLE for _, ref in foreign_keys.get(t, []))}
+        if memberships and len(tables) >= 3:
+            out.add(target)
+    return out
+
+
+def exposed_relations(conn, schemas=("public",), roles=API_ROLES) -> list[ExposedRelation]:
+    """Every table and view of `schemas` with RLS enabled or any privilege of an API role (catalog only)."""
+    rows = conn.execute(_EXPOSED_SQL, {"schemas": list(schemas), "roles": list(roles)}).fetchall()
+    fks = {row[1]: [tuple(f.split("=", 1)) for f in row[6]] for row in rows}
+    orgs = organization_tables(fks)
+    out = []
+    for _, name, relkind, rls, key, key_types, _, insertable, defaulted, uniques in rows:
+        users = tuple(c for c, ref in fks[name] if ref == USERS_TABLE)
+        organizations = tuple(c for c, ref in fks[name] if ref in orgs)
+        membership = any(set(u.split(",")) == {a, b} for u in uniques for a in users for b in organizations)
+        out.append(ExposedRelation(
+            name=name, kind="view" if relkind in ("v", "m") else "table", rls=bool(rls), key=tuple(key),
+            key_types=tuple(key_types), user_columns=users, organization_columns=organizations,
+            is_organization_table=name in orgs, is_membership_table=membership, insertable=tuple(insertable),
+            defaulted=tuple(defaulted)))
+    return out
