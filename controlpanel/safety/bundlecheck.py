@@ -17,6 +17,8 @@ from pglast import ast, parse_sql
 from pglast.enums import AlterTableType, ObjectType
 from pglast.parser import ParseError
 
+from controlpanel.runbook.definition import STEP1
+from controlpanel.targets.sqlscript import load_script
 from controlpanel.targets.sqltree import names, plpgsql_sql, walk
 
 CATALOG_GUARDS = ("to_regclass", "to_regproc", "information_schema", "pg_tables", "pg_class", "pg_proc",
@@ -172,3 +174,9 @@ def analyse(scripts) -> Analysis:
             for raw in parsed:
                 walker.statement(raw.stmt, (script.name, statement.line, statement.index))
     return analysis
+
+
+def created_routines(directory, files=None) -> list[str]:
+    """schema.name of every function and procedure the forward files create: what check_functions checks."""
+    names_ = files or [step.file for step in STEP1.steps]
+    return sorted(analyse([load_script(directory / name) for name in names_]).created_functions)

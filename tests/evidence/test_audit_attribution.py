@@ -20,6 +20,6 @@ def test_only_findings_new_since_before_are_attributed_to_the_migration(target_f
     attribution = report.data["attribution"]
     assert attribution["measured"] is True
     assert attribution["new_blocking"] == [
-        "null_disjunct|policy mt_automation_jobs_select on public.automation_jobs"]
+        "null_disjunct|policy mt_broken_null on public.automation_jobs"]
     assert not set(attribution["new"]) & set(before.data["rls_finding_keys"])
     assert attribution["preexisting"] > 0

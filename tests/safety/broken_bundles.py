@@ -26,22 +26,14 @@ def _before_commit(sql: str) -> tuple[str, str, str]:
     return "COMMIT;\n\nRESET lock_timeout;", f"{sql}\nCOMMIT;\n\nRESET lock_timeout;"
 
 
-AUDIT_SELECT = ("CREATE POLICY mt_audit_reports_select ON public.audit_reports FOR SELECT TO authenticated\n"
-                "    USING (organization_id = ANY (ARRAY(SELECT public.user_organization_ids())));")
-JOBS_SELECT = ("CREATE POLICY mt_automation_jobs_select ON public.automation_jobs FOR SELECT TO authenticated\n"
-               "    USING (organization_id = ANY (ARRAY(SELECT public.user_organization_ids())));")
-MEMBERS_SELECT = ("USING (user_id = (SELECT auth.uid())\n"
-                  "           OR organization_id = ANY (ARRAY(SELECT public.user_organization_ids())));")
-MEMBERS_INSERT = ("FOR INSERT TO authenticated\n"
-                  "    WITH CHECK (organization_id = ANY (ARRAY(SELECT public.user_admin_organization_ids())));")
-ORGS_UPDATE = ("CREATE POLICY mt_organizations_update ON public.organizations FOR UPDATE TO authenticated\n"
-               "    USING (id = ANY (ARRAY(SELECT public.user_admin_organization_ids())))")
-WRITABLE = "organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids()))"
-REPORTS_UPDATE_CHECK = (f"    USING ({WRITABLE})\n    WITH CHECK ({WRITABLE});\n"
-                        "DROP POLICY IF EXISTS mt_audit_reports_delete")
-DEFAULT_ORG_FN = ("CREATE OR REPLACE FUNCTION public.default_organization_id() RETURNS uuid\n"
-                  "LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$")
+# Defects are appended before the file's final COMMIT (anchored on the file's closing lines, not on the text of
+# one policy), so the library follows a rewritten bundle: each adds one permissive policy or function.
+def _policy(name, table, rest):
+    return (POLICIES, *_before_commit(f"DROP POLICY IF EXISTS {name} ON public.{table};\n"
+                                      f"CREATE POLICY {name} ON public.{table} {rest};"))
 
+
+UID = "(SELECT auth.uid())"
 PREFLIGHT = [
     Broken("missing table", "preflight",
            ((SCHEMA, *_before_commit("UPDATE public.audit_report_archive SET title = title WHERE false;")),),
@@ -51,8 +43,9 @@ PREFLIGHT = [
                                      "ANALYZE public.audit_reprots;")),),
            (("bundle.references", "public.audit_reprots"),)),
     Broken("unguarded CREATE POLICY", "preflight",
-           ((POLICIES, "DROP POLICY IF EXISTS mt_audit_reports_select ON public.audit_reports;\n", ""),),
-           (("bundle.rerunnable", "CREATE POLICY mt_audit_reports_select ON public.audit_reports"),)),
+           ((POLICIES, *_before_commit("CREATE POLICY mt_broken_unguarded ON public.audit_reports FOR SELECT "
+                                       f"TO authenticated USING (user_id = {UID});")),),
+           (("bundle.rerunnable", "CREATE POLICY mt_broken_unguarded ON public.audit_reports"),)),
     Broken("TEMP migration_progress", "preflight",
            ((SCHEMA, "CREATE TABLE IF NOT EXISTS public.migration_progress", "CREATE TEMP TABLE migration_progress"),),
            (("bundle.temp_tables", "TEMP table migration_progress"),)),
@@ -77,36 +70,36 @@ PREFLIGHT = [
 ]
 STATIC = [
     Broken("USING (true)", "static",
-           ((POLICIES, AUDIT_SELECT, AUDIT_SELECT.replace(
-               "USING (organization_id = ANY (ARRAY(SELECT public.user_organization_ids())))", "USING (true)")),),
-           (("policy_using_true", "policy mt_audit_reports_select on public.audit_reports"),)),
+           (_policy("mt_broken_open", "audit_reports", "FOR SELECT TO authenticated USING (true)"),),
+           (("policy_using_true", "policy mt_broken_open on public.audit_reports"),)),
     Broken("organization_id IS NULL OR", "static",
-           ((POLICIES, JOBS_SELECT, JOBS_SELECT.replace("USING (organization_id = ANY",
-                                                        "USING (organization_id IS NULL OR organization_id = ANY")),),
-           (("null_disjunct", "policy mt_automation_jobs_select on public.automation_jobs"),)),
+           (_policy("mt_broken_null", "automation_jobs",
+                    f"FOR SELECT TO authenticated USING (organization_id IS NULL OR user_id = {UID})"),),
+           (("null_disjunct", "policy mt_broken_null on public.automation_jobs"),)),
     Broken("recursive membership policy", "static",
-           ((POLICIES, MEMBERS_SELECT,
-             "USING (user_id = (SELECT auth.uid()) OR organization_id IN (SELECT m.organization_id FROM "
-             "public.organization_memberships m WHERE m.user_id = (SELECT auth.uid())));"),),
-           (("policy_recursion", "policy mt_organization_memberships_select on public.organization_memberships"),)),
+           (_policy("mt_broken_recursive", "organization_memberships",
+                    "FOR SELECT TO authenticated USING (organization_id IN (SELECT m.organization_id FROM "
+                    f"public.organization_memberships m WHERE m.user_id = {UID}))"),),
+           (("policy_recursion", "policy mt_broken_recursive on public.organization_memberships"),)),
     Broken("bare id binding to the wrong table", "static",
-           ((POLICIES, ORGS_UPDATE, ORGS_UPDATE.replace(
-               "USING (id = ANY (ARRAY(SELECT public.user_admin_organization_ids())))",
-               "USING (EXISTS (SELECT 1 FROM public.organization_memberships m WHERE m.organization_id = id "
-               "AND m.user_id = (SELECT auth.uid()) AND m.role = 'admin'))")),),
-           (("inner_binding", "policy mt_organizations_update on public.organizations: id"),)),
+           (_policy("mt_broken_binding", "organizations",
+                    "FOR UPDATE TO authenticated USING (EXISTS (SELECT 1 FROM public.organization_memberships m "
+                    f"WHERE m.organization_id = id AND m.user_id = {UID} AND m.role = 'admin')) WITH CHECK (true)"),),
+           (("inner_binding", "policy mt_broken_binding on public.organizations: id"),)),
     Broken("SECURITY DEFINER without search_path executable by anon", "static",
-           ((SCHEMA, DEFAULT_ORG_FN, DEFAULT_ORG_FN.replace(" SET search_path = ''", "")),),
-           (("definer_executable_by_api", "function public.default_organization_id()"),)),
+           ((SCHEMA, *_before_commit(
+               "CREATE OR REPLACE FUNCTION public.mt_broken_member_ids(p_user uuid) RETURNS SETOF uuid\n"
+               "LANGUAGE sql STABLE SECURITY DEFINER AS $$\n"
+               "    SELECT organization_id FROM public.organization_memberships WHERE user_id = p_user\n$$;\n"
+               "GRANT EXECUTE ON FUNCTION public.mt_broken_member_ids(uuid) TO anon, authenticated;")),),
+           (("definer_executable_by_api", "function public.mt_broken_member_ids(p_user uuid)"),)),
     Broken("self-escalating membership INSERT policy", "static",
-           ((POLICIES, MEMBERS_INSERT,
-             "FOR INSERT TO authenticated\n    WITH CHECK (user_id = (SELECT auth.uid()));"),),
-           (("membership_self_escalation",
-             "policy mt_organization_memberships_insert on public.organization_memberships"),)),
+           (_policy("mt_broken_join", "organization_memberships",
+                    f"FOR INSERT TO authenticated WITH CHECK (user_id = {UID})"),),
+           (("membership_self_escalation", "policy mt_broken_join on public.organization_memberships"),)),
     Broken("UPDATE without WITH CHECK", "static",
-           ((POLICIES, REPORTS_UPDATE_CHECK, REPORTS_UPDATE_CHECK.replace(
-f"\n    WITH CHECK ({WRITABLE});", ";")),),
-           (("policy_without_with_check", "policy mt_audit_reports_update on public.audit_reports"),)),
+           (_policy("mt_broken_move", "audit_reports", f"FOR UPDATE TO authenticated USING (user_id = {UID})"),),
+           (("policy_without_with_check", "policy mt_broken_move on public.audit_reports"),)),
 ]
 
 AMBIGUOUS_FUNCTION = """

@@ -5,10 +5,9 @@ import pytest
 
 from controlpanel.evidence.functions import check_functions
 from controlpanel.evidence.rls_audit import BLOCKING, audit_rls, new_findings
-from controlpanel.safety.bundlecheck import analyse
+from controlpanel.safety.bundlecheck import created_routines
 from controlpanel.safety.preflight import run_preflight
 from controlpanel.targets.connection import dsn_for
-from controlpanel.targets.sqlscript import load_script
 from tests.support.targets import forward_files, psql_file
 
 from .broken_bundles import PLPGSQL, POLICIES, PREFLIGHT, SCHEMA, SEVERAL, STATIC, apply
@@ -39,7 +38,7 @@ def test_the_static_audit_catches(broken, target_factory, bundle_copy):
 
 
 def _created_functions(bundle):
-    return sorted(analyse([load_script(bundle / name) for name in forward_files()]).created_functions)
+    return created_routines(bundle)
 
 
 def test_plpgsql_check_passes_the_projects_functions(target_factory, bundle_copy):
