@@ -1,5 +1,6 @@
 """Rehearsal copies made by the migration role itself, with production's owners and grants."""
 
+import psycopg
 import pytest
 from django.test import override_settings
 
@@ -73,3 +74,25 @@ def test_a_client_older_than_the_server_is_refused_with_the_versions_and_the_fix
         assert copy.created is False  # refused before anything was made
     message = str(refused.value)
     assert "is version 14 but the target runs PostgreSQL 15" in message and "PG_BIN_DIR" in message
+
+
+def test_on_postgresql_17_the_rehearsal_refuses_debians_pg_dump_15_with_the_fix(pg17_server, db, monkeypatch):
+    import uuid
+
+    from controlpanel.targets import zoo
+    from controlpanel.targets.models import Target
+
+    built = zoo.build_target(zoo.database_dsn(pg17_server, f"platform_t17_{uuid.uuid4().hex[:8]}"), ("baseline",))
+    try:
+        monkeypatch.setenv("CP_TEST_PG17_TARGET", built.dsn)
+        target = Target.objects.create(name="pg17", environment="staging", dsn_env_var="CP_TEST_PG17_TARGET")
+        report = rehearse(target)
+        failure = report["failure"]
+        assert failure["phase"] == "copy" and report["passed"] is False
+        assert "pg_dump is version 15 but the target runs PostgreSQL 17" in failure["message"]
+        assert "Set PG_BIN_DIR" in failure["message"]
+        with psycopg.connect(built.admin_dsn) as conn:  # refused before a copy database was made
+            assert conn.execute("SELECT count(*) FROM pg_database WHERE datname LIKE %s",
+                                (copies.copy_prefix() + "%",)).fetchone() == (0,)
+    finally:
+        zoo.drop_target(built.admin_dsn)
