@@ -11,14 +11,24 @@ DISABLE, ENABLE = "rollback.rls_disable", "rollback.rls_enable"
 def unmet_evidence(rehearsal: Rehearsal) -> list[str]:
     """Blocking criteria of a rehearsal's verdict that are not met (the seam with the rehearsal's report).
 
-    The report lists `criteria`: [{"key", "title", "met": bool | None, "blocking": bool, "reason"}]; a blocking
-    criterion that could not be measured (met None) is not met. A report written before criteria existed has
-    only `passed`: it counts as its verdict until every rehearsal records criteria."""
-    criteria = (rehearsal.report or {}).get("criteria")
-    if criteria is None:
-        return []
-    return [f"{c.get('title') or c.get('key')}: {c.get('reason') or 'not met'}" for c in criteria
-            if c.get("blocking", True) and c.get("met") is not True]
+    Read from the rehearsal's per-criterion verdicts (`Rehearsal.verdicts` or the report's `verdicts` /
+    `criteria`: {"criterion"|"title", "stage"?, "passed"|"met": bool | None, "blocking", "message"|"reason"});
+    a blocking criterion that could not be measured (None) is not met. `evidence_passed` False with no verdicts
+    is unmet too. A report written before verdicts existed has only `passed`: it counts as its verdict."""
+    report = rehearsal.report or {}
+    items = getattr(rehearsal, "verdicts", None) or report.get("verdicts") or report.get("criteria")
+    if items:
+        unmet = []
+        for item in items:
+            ok = item.get("passed", item.get("met"))
+            if item.get("blocking", True) and ok is not True:
+                label = item.get("criterion") or item.get("title") or item.get("key")
+                stage = f"{item['stage']}: " if item.get("stage") else ""
+                unmet.append(f"{stage}{label}: {item.get('message') or item.get('reason') or 'not met'}")
+        return unmet
+    if getattr(rehearsal, "evidence_passed", report.get("evidence_passed")) is False:
+        return ["its evidence did not pass"]
+    return []
 
 
 def passed_rehearsal(run) -> Rehearsal | None:

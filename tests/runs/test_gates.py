@@ -167,3 +167,14 @@ def test_an_override_is_shown_on_the_run_page_with_its_lead_and_reason(prod_run,
     page = client.get(f"/runs/{prod_run.pk}/").content.decode()
     assert "Gates overridden by a lead" in page
     assert "overridden by lena" in page and "rehearsed by hand on a restored backup" in page
+
+
+def test_the_rehearsals_per_criterion_verdicts_are_read_by_the_gate(prod_run):
+    from controlpanel.safety.models import Rehearsal
+
+    verdict = {"key": "contents", "criterion": "Row contents unchanged", "stage": "after the forward files",
+               "passed": False, "blocking": True, "message": "updated_at changed on 100% of audit_reports"}
+    Rehearsal.objects.create(target=prod_run.target, bundle_dir=prod_run.bundle_dir, checksums=prod_run.checksums,
+                             passed=True, status=Rehearsal.Status.PASSED, report={"verdicts": [verdict]})
+    reasons = _gate_reasons(prod_run, "rehearsal")
+    assert reasons and "after the forward files: Row contents unchanged: updated_at changed" in reasons[0]
