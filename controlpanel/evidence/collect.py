@@ -9,6 +9,7 @@ from django.utils import timezone
 from controlpanel.targets import tenancy
 from controlpanel.targets.connection import TargetUnavailable, connect, target_connection
 
+from .access import AccessMap, access_checkpoint
 from .impersonation import error_text
 from .models import EvidenceReport, Snapshot
 from .probes import run_isolation_probes
@@ -43,31 +44,77 @@ def attribute_findings(run, data: dict) -> None:
                            "preexisting": len(data.get("findings", [])) - len(new)}
 
 
-def _rls(conn) -> tuple[bool | None, dict]:
+def _rls(conn, run) -> tuple[bool | None, dict]:
     findings = audit_rls(conn)
     return not blocking(findings), {"findings": [f.as_dict() for f in findings], "blocking": len(blocking(findings)),
                                     "coverage": policy_coverage(conn)}
 
 
-def _probes(conn) -> tuple[bool | None, dict]:
+def _probes(conn, run) -> tuple[bool | None, dict]:
     matrix = run_isolation_probes(conn)
     return (None if matrix.setup.get("error") else matrix.passed), matrix.as_dict()
 
 
-def _sla(conn) -> tuple[bool | None, dict]:
+def _sla(conn, run) -> tuple[bool | None, dict]:
     result = measure_sla(conn)
     return (None if result.get("error") else result["passed"]), result
 
 
-def _indexes(conn) -> tuple[bool | None, dict]:
+def _indexes(conn, run) -> tuple[bool | None, dict]:
     result = index_usage(conn, tenancy.tenant_tables(conn))
     return result["passed"], result
+
+
+def take_access_before(run, attempt=None) -> EvidenceReport:
+    """The "before" access map (subjects chosen here, once), taken with the data assessment."""
+    started = time.monotonic()
+    with target_connection(run.target, application_name=APP) as conn:
+        access = access_checkpoint(conn).map
+    unmeasured = [c for c in access.cells if c.error]
+    return EvidenceReport.objects.create(
+        run=run, kind=EvidenceReport.Kind.ACCESS_BEFORE, passed=not access.error and not unmeasured,
+        error=access.error or (f"{len(unmeasured)} cell(s) cannot be measured" if unmeasured else ""),
+        data=access.as_dict(), collected_at=timezone.now(), seconds=round(time.monotonic() - started, 3))
+
+
+def before_access_report(run) -> EvidenceReport | None:
+    """The latest "before" access map taken before any Step 1 attempt was queued (as for the snapshot)."""
+    from django.db.models import Min
+
+    from controlpanel.runs.models import Attempt
+
+    reports = run.evidence_reports.filter(kind=EvidenceReport.Kind.ACCESS_BEFORE)
+    step1 = Attempt.objects.filter(step__run=run, step__key__startswith="step1.").aggregate(
+        first=Min("queued_at"))["first"]
+    if step1 is not None:
+        reports = reports.filter(collected_at__lt=step1)
+    return reports.order_by("-collected_at", "-id").first()
+
+
+def _compact(access: AccessMap) -> dict:
+    """The "after" map without its keys: the diff names the keys that matter, the map keeps counts and digests."""
+    data = access.as_dict()
+    for cell in data["cells"]:
+        cell.pop("keys"), cell.pop("untied_mask")
+    return data
+
+
+def _access(conn, run) -> tuple[bool | None, dict]:
+    before = before_access_report(run)
+    if before is None:
+        return False, {"error": "cannot measure: no 'before' access map (it is taken when the data assessment "
+                                "succeeds, before Step 1)"}
+    checkpoint = access_checkpoint(conn, AccessMap.from_dict(before.data))
+    diff = checkpoint.diff
+    return diff.passed, {"diff": diff.as_dict(), "after": _compact(checkpoint.map), "before_report": before.pk,
+                         "error": diff.error}
 
 
 # Order matters: the SLA timing runs before the index usage is read, so its scans are counted.
 COLLECTORS = (
     (EvidenceReport.Kind.RLS_AUDIT, _rls),
     (EvidenceReport.Kind.PROBES, _probes),
+    (EvidenceReport.Kind.ACCESS, _access),
     (EvidenceReport.Kind.SLA, _sla),
     (EvidenceReport.Kind.INDEXES, _indexes),
 )
@@ -87,7 +134,7 @@ def collect_evidence(run, kinds=None) -> list[EvidenceReport]:
                 continue
             started = time.monotonic()
             try:
-                passed, data = collector(conn)
+                passed, data = collector(conn, run)
                 if kind == EvidenceReport.Kind.RLS_AUDIT:
                     attribute_findings(run, data)
                 error = data.get("error") or (data.get("setup") or {}).get("error") or ""

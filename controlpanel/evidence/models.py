@@ -37,6 +37,8 @@ class EvidenceReport(models.Model):
         PROBES = "probes", "Isolation probes"
         SLA = "sla", "SLA timing"
         INDEXES = "indexes", "Index usage"
+        ACCESS_BEFORE = "access_before", "Access map before Step 1"
+        ACCESS = "access", "Access diff"
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="evidence_reports")
     kind = models.CharField(max_length=16, choices=Kind.choices)

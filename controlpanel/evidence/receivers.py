@@ -31,6 +31,26 @@ def on_attempt_finished(sender, attempt, **kwargs):
         transaction.on_commit(lambda: after_snapshot_and_evidence_task.delay(attempt.pk))
         return
     snapshot_now(attempt, label)
+    if label == Snapshot.Label.BEFORE:
+        access_before_now(attempt)
+
+
+def access_before_now(attempt):
+    """The "before" access map, after the snapshot (its probes must not be in the snapshot's figures)."""
+    from .collect import take_access_before
+
+    try:
+        report = take_access_before(attempt.step.run, attempt)
+    except (TargetUnavailable, psycopg.Error) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        StepEvent.objects.create(attempt=attempt, kind=StepEvent.Kind.ERROR,
+                                 message=f"The 'before' access map failed: {message}")
+        return None
+    subjects = len(report.data.get("subjects", []))
+    StepEvent.objects.create(attempt=attempt, kind=StepEvent.Kind.INFO if report.passed else StepEvent.Kind.ERROR,
+                             message=f"Evidence: 'before' access map of {subjects} subjects taken ({report.seconds} s)"
+                                     + (f"; {report.error}" if report.error else "."))
+    return report
 
 
 def snapshot_now(attempt, label):

@@ -27,6 +27,8 @@ from .scorecard import (
 )
 from .tasks import collect_evidence_task
 
+ACCESS_ROWS = 300  # differences shown on the page (the stored diff has them all)
+
 
 @requires(roles.VIEW_RUNS)
 def run_evidence(request, run_id):
@@ -47,6 +49,10 @@ def run_evidence(request, run_id):
                            if c["status"] not in ("ok", "n/a")],
         "can_operate": request.user.has_perm(roles.perm(roles.OPERATE_RUNS)),
     }
+    differences = ((ctx["access"].data.get("diff") or {}).get("differences", []) if ctx["access"] else [])
+    blocking_first = sorted(differences, key=lambda d: d["kind"] not in ("exposure", "loss", "cannot_measure"))
+    context["access_differences"] = blocking_first[:ACCESS_ROWS]
+    context["access_more"] = len(differences) if len(differences) > ACCESS_ROWS else 0
     return render(request, "evidence/run.html", context)
 
 
