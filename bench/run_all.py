@@ -38,6 +38,8 @@ BENCHES = [
      ["--reports", "100000", "--users", "10000", "--organizations", "100", "--samples", "50"]),
     ("history", "bench_history.py", [],
      ["--runs", "5000", "--events", "100000", "--repeat", "5"]),
+    ("platform", "bench_platform.py", [],
+     ["--reports", "100000", "--users", "1000", "--rehearsal-reports", "20000", "--rehearsal-users", "200"]),
     ("live", "bench_live.py", [],
      ["--users", "20", "--seconds", "15"]),
 ]
