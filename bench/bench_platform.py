@@ -73,7 +73,7 @@ def panel_run(template: str, users: int) -> dict[str, float]:
     from django.core.management import call_command
 
     from controlpanel.runs import engine
-    from controlpanel.runs.driver import drive
+    from controlpanel.runs.driver import DriveStopped, drive
     from controlpanel.targets import zoo
     from controlpanel.targets.models import Target
 
@@ -97,8 +97,12 @@ def panel_run(template: str, users: int) -> dict[str, float]:
             target = Target.objects.create(name="bench-platform", environment="staging", dsn_env_var=variable)
             run = engine.create_run(target, person)
             marks: list[tuple[str, float]] = []
-            drive(run.pk, through=steps[-1].key, sign_off_as=person.pk, operator=person, timeout_per_step=7200,
-                  on_step=lambda step: marks.append((step.key, time.monotonic())))
+            try:
+                drive(run.pk, through=steps[-1].key, sign_off_as=person.pk, operator=person, timeout_per_step=7200,
+                      on_step=lambda step: marks.append((step.key, time.monotonic())))
+            except DriveStopped as stopped:
+                attempt = run.steps.get(key=marks[-1][0]).attempts.order_by("-number").first()
+                raise SystemExit(f"the panel's run stopped: {stopped}: {attempt.error if attempt else ''}") from None
             marks.append(("end", time.monotonic()))
         finally:
             stop_worker(worker)
