@@ -220,3 +220,49 @@ def test_each_uid_variant_reads_what_its_definition_says(variant_targets, varian
     else:
         with pytest.raises(psycopg.errors.InvalidTextRepresentation):
             _uid(dsn, empty)
+
+
+def test_concurrent_sessions_build_a_template_once():
+    """Several sessions asking for the same new template at once: one builds it, the others wait and reuse it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    unique = (f"COMMENT ON SCHEMA public IS 'zoo lock test {uuid.uuid4().hex}'",)  # a content no one has built
+
+    def ask(_):
+        return zoo.ensure_template("minimal", users=2, reports=5, extra_sql=unique,
+                                   server=target_support.dsn("postgres"))
+
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(ask, range(3)))
+    try:
+        assert len({r.name for r in results}) == 1
+        assert sorted(r.info["built_now"] for r in results) == [False, False, True]
+    finally:
+        zoo.drop_target(results[0].admin_dsn)
+
+
+def test_the_seeder_names_a_required_column_it_cannot_fill():
+    name = f"zoo_t_{uuid.uuid4().hex[:8]}"
+    with pytest.raises(RuntimeError, match="public.audit_reports requires columns the seeder cannot fill: zoo_x"):
+        zoo.build_target(target_support.dsn(name), "minimal", users=3, reports=5,
+                         extra_sql=["ALTER TABLE public.audit_reports ADD COLUMN zoo_x text NOT NULL"])
+    assert rows(target_support.dsn("postgres"), "SELECT count(*) FROM pg_database WHERE datname = %s",
+                (name,)) == [(0,)]  # a failed build leaves nothing behind
+
+
+def test_the_build_target_command_prints_both_dsns_and_no_password():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    name = f"zoo_t_{uuid.uuid4().hex[:8]}"
+    out = StringIO()
+    try:
+        call_command("build_target", shape="platform,minimal", users=3, reports=10, name=name,
+                     uid_variant="claims", stdout=out)
+        text = out.getvalue()
+        assert f"panel and bundle DSN: postgresql://{name}_postgres@127.0.0.1:5432/{name}" in text
+        assert f"superuser DSN:        postgresql://postgres@127.0.0.1:5432/{name}" in text
+        assert "minimal+platform, auth.uid() claims" in text and "password" not in text
+    finally:
+        zoo.drop_target(target_support.dsn(name))

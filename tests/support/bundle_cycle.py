@@ -3,6 +3,7 @@ own connecting role): forward, validation, every file again, rollback back to th
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def snapshot(target: BuiltTarget) -> tuple[dict, dict]:
 
 def assert_bundle_cycle(target: BuiltTarget, bundle: Path | None = None) -> None:
     """Forward, validation without FAILED, idempotent re-run of every file, exact rollback (twice)."""
-    bundle = bundle or ROOT / "migrations_sql"
+    bundle = bundle or Path(os.environ.get("MIGRATION_BUNDLE_DIR") or ROOT / "migrations_sql")
     fingerprint_before, counts_before = snapshot(target)
     for name in FORWARD:
         run_file(target, name, bundle)
