@@ -17,6 +17,7 @@ from controlpanel.targets.sqlscript import ScriptError, load_script
 from controlpanel.targets.tenancy import OPTIONAL_TENANT_TABLES, TENANT_TABLES
 
 from .bundle_checks import bundle_checks
+from .bundlecheck import analyse
 from .lint import lint_bundle
 from .locks import estimate_script
 from .privileges import privilege_checks
@@ -220,12 +221,14 @@ def replication_check(conn) -> dict:
 
 def lock_impact(conn, directory: Path) -> tuple[list[dict], list[dict]]:
     """(entries per statement with table rows and size, parse errors)."""
-    entries, errors = [], []
+    entries, errors, scripts = [], [], []
     for step in STEP1.steps:
         try:
-            entries += estimate_script(load_script(directory / step.file))
+            scripts.append(load_script(directory / step.file))
+            entries += estimate_script(scripts[-1])
         except (ScriptError, OSError) as exc:
             errors.append(getattr(exc, "detail", {"message": str(exc), "file": step.file}))
+    created = analyse(scripts)
     tables = sorted({lock["table"] for entry in entries for lock in entry["locks"]})
     stats = {}
     if tables:
@@ -239,7 +242,14 @@ def lock_impact(conn, directory: Path) -> tuple[list[dict], list[dict]]:
             stats[name] = {"rows_estimate": tuples, "bytes": size}
     for entry in entries:
         for lock in entry["locks"]:
-            lock.update(stats.get(lock["table"], {"rows_estimate": None, "bytes": None, "new": True}))
+            if lock["table"] in stats:
+                lock.update(stats[lock["table"]])
+                continue
+            # Not on the target: a TEMP table, one the bundle creates, or one that is missing (a NO-GO of
+            # bundle.references names it with its line).
+            schema, _, name = lock["table"].partition(".")
+            state = ("temp" if schema == "pg_temp" else "new" if created.is_created(schema, name) else "missing")
+            lock.update({"rows_estimate": None, "bytes": None, state: True})
     return entries, errors
 
 

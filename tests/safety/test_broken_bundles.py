@@ -143,3 +143,14 @@ def _without_preflight_defects(bundle):
     path.write_text(path.read_text().replace(
         "UPDATE public.audit_report_archive SET title = title WHERE false;\n", ""))
     return bundle
+
+
+def test_the_lock_estimate_names_temp_new_and_missing_relations(demo_target, bundle_copy, small_tables):
+    apply(bundle_copy, PREFLIGHT[3])  # TEMP migration_progress
+    apply(bundle_copy, PREFLIGHT[1])  # ANALYZE public.audit_reprots
+    locks = {lock["table"]: lock for entry in run_preflight(demo_target, bundle_copy)["locks"]
+             for lock in entry["locks"]}
+    assert locks["pg_temp.migration_progress"].get("temp") is True
+    assert locks["public.organizations"].get("new") is True
+    assert locks["public.audit_reprots"].get("missing") is True
+    assert locks["public.audit_reports"]["rows_estimate"] > 0
