@@ -24,12 +24,14 @@ import common
 HERE = Path(__file__).resolve().parent
 
 # (name, script, full-size arguments, quick arguments). Benchmarks that share a template run next to each
-# other: sql + rehearsal (10k users / 1M reports, unmigrated), evidence + health (20k users / 1M reports).
+# other: sql + rehearsal (10k users / 1M reports, unmigrated), access + evidence + health (20k users / 1M reports).
 BENCHES = [
     ("sql", "bench_sql.py", [],
      ["--reports", "100000", "--organizations", "100", "--repeat", "2"]),
     ("rehearsal", "bench_rehearsal.py", [],
      ["--reports", "100000", "--users", "1000"]),
+    ("access", "bench_access.py", [],
+     ["--reports", "100000", "--users", "2000", "--subjects", "50"]),
     ("evidence", "bench_evidence.py", [],
      ["--reports", "100000", "--users", "2000", "--organizations", "20"]),
     ("health", "bench_health.py", [],

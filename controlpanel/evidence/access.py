@@ -133,6 +133,7 @@ class Difference:
     relation: str
     action: str
     # "exposure" (a gain of rows not the subject's own), "gain_own" (more over its own rows: shown, not blocking),
+    # "attribution" (an own-organization row's user column can be set to another member: shown, not blocking),
     # "loss" (own rows, or service_role's), "loss_other" (e.g. a leak closed), "cannot_measure"
     kind: str
     before: int | None = None
@@ -219,6 +220,19 @@ def _tied_expr(rel: ExposedRelation) -> sql.Composable:
     return sql.SQL("coalesce({}, false)").format(sql.SQL(" OR ").join(parts) if parts else sql.SQL("false"))
 
 
+def _owned_where(rel: ExposedRelation) -> sql.Composable:
+    """The subject's own rows as a typed condition the owner column's index serves (session-role lookups)."""
+    types = dict(rel.owner_types)
+    parts = [sql.SQL("t.{} = CAST(%(uid)s AS {})").format(sql.Identifier(c), sql.SQL(types[c]))
+             for c in rel.user_columns]
+    if not rel.user_columns:
+        parts += [sql.SQL("t.{} = ANY(CAST(%(orgs)s AS {}[]))").format(sql.Identifier(c), sql.SQL(types[c]))
+                  for c in rel.organization_columns]
+    if not parts:
+        return _tied_expr(rel)
+    return sql.SQL("({})").format(sql.SQL(" OR ").join(parts))
+
+
 def _domain(rel: ExposedRelation) -> sql.Composable:
     """Restricts a write probe to %(domain)s, the read cell's kept keys (typed, so the key's index serves)."""
     if len(rel.key) == 1:
@@ -268,6 +282,7 @@ class _Target:
         self.users = [r[0] for r in conn.execute(
             sql.SQL("SELECT id::text FROM {} ORDER BY id LIMIT 2").format(sql.Identifier(*USERS_TABLE.split("."))))]
         self._privileges: dict[tuple, bool] = {}
+        self.views: dict[tuple, tuple | str] = {}
 
     def privileged(self, conn, role: str, rel: ExposedRelation, action: str) -> bool:
         key = (role, rel.name, action)
@@ -285,8 +300,9 @@ class _Target:
                 for ucol in rel.user_columns:
                     for ocol in rel.organization_columns:
                         orgs += [r[0] for r in conn.execute(
-                            sql.SQL("SELECT DISTINCT {}::text FROM {} WHERE {}::text = %s").format(
-                                sql.Identifier(ocol), rel.ident, sql.Identifier(ucol)), (subject.user_id,))]
+                            sql.SQL("SELECT DISTINCT {}::text FROM {} WHERE {} = CAST(%s AS {})").format(
+                                sql.Identifier(ocol), rel.ident, sql.Identifier(ucol),
+                                sql.SQL(dict(rel.owner_types)[ucol])), (subject.user_id,))]
         return {"uid": subject.user_id, "orgs": sorted(set(orgs))}
 
     def other_value(self, rel: ExposedRelation, column: str, ties: dict) -> str | None:
@@ -311,12 +327,49 @@ def _probe(conn, statement, params):
         return conn.execute(statement, params).fetchone()
 
 
+def _view_rows(conn, rel: ExposedRelation) -> tuple:
+    """A caller-independent view, read once per role: (count, digest, kept keys, every row's key and values)."""
+    key = _key_expr(rel)
+    summary = conn.execute(sql.SQL(
+        "WITH r AS MATERIALIZED (SELECT {} AS k FROM {} AS t) SELECT (SELECT count(*) FROM r), "
+        "(SELECT coalesce(sum(('x' || left(md5(k), 15))::bit(60)::bigint), 0) FROM r)::text, "
+        "ARRAY(SELECT k FROM r ORDER BY md5(k), k LIMIT {})").format(key, rel.ident, sql.Literal(KEY_LIMIT + 1))
+    ).fetchone()
+    values: dict[str, set[str]] = {}
+    for k, row_values in conn.execute(sql.SQL("SELECT {}, ARRAY(SELECT value FROM jsonb_each_text(to_jsonb(t))) "
+                                              "FROM {} AS t").format(key, rel.ident)):
+        for value in row_values:
+            values.setdefault(value, set()).add(k)
+    return (*summary, values)
+
+
+def _from_view_rows(cell: Cell, rows: tuple, ties: dict) -> Cell:
+    count, digest, keys, values = rows
+    tied = set().union(*(values.get(v, set()) for v in [ties["uid"], *ties["orgs"]] if v))
+    flags = [k not in tied for k in keys]
+    return _fill(cell, (count, digest, keys, count - len(tied), flags))
+
+
 def _measure_set(conn, subject: Subject, rel: ExposedRelation, action: str, ties: dict, read: Cell | None,
                  target: _Target) -> Cell:
     cell = Cell(subject.key, rel.name, action)
     if not target.privileged(conn, subject.role, rel, action):
         cell.note = f"no {PRIVILEGE[action]} privilege"
         return cell
+    if rel.same_for_every_caller and action == "read":
+        # The same rows for every caller of a role (owner's rights, nothing caller-dependent): read them once.
+        cache = (subject.role, rel.name)
+        if cache not in target.views:
+            try:
+                with conn.transaction(force_rollback=True):
+                    target.views[cache] = _view_rows(conn, rel)
+            except psycopg.Error as exc:
+                target.views[cache] = f"cannot measure: {error_text(exc)}"
+        if isinstance(target.views[cache], str):
+            cell.error = target.views[cache]
+            return cell
+        cell.note = "a view with the same rows for every caller of this role: read once per role"
+        return _from_view_rows(cell, target.views[cache], ties)
     restricted = False
     if read is not None:
         if read.error:
@@ -344,7 +397,11 @@ def _measure_set(conn, subject: Subject, rel: ExposedRelation, action: str, ties
 
 def _own_row(conn, rel: ExposedRelation, ties: dict) -> dict | None:
     """One row of the subject's own (any row when it has none), as JSON, read as the session role."""
-    for condition in (_tied_expr(rel), sql.SQL("true")):
+    if not ties["uid"] and not ties["orgs"]:
+        conditions = [sql.SQL("true")]
+    else:
+        conditions = [_owned_where(rel), sql.SQL("true")]
+    for condition in conditions:
         row = conn.execute(sql.SQL("SELECT to_jsonb(t) FROM {} AS t WHERE {} LIMIT 1").format(
             rel.ident, condition), ties).fetchone()
         if row:
@@ -619,7 +676,14 @@ def diff_access(before: AccessMap, after: AccessMap) -> AccessDiff:
             foreign = gained & set(cell.untied_keys)
             foreign_n = max(len(foreign), cell.untied - prior.untied) if not exact else len(foreign)
             if cell.action in ("insert_as_other", "update_moves"):
-                foreign, foreign_n = gained, gained_n
+                foreign = gained - _attributions(cell, relations.get(cell.relation, {}), who)
+                foreign_n = len(foreign)
+                if gained - foreign:
+                    out.differences.append(Difference(
+                        *cell.ident, "attribution", prior.count, cell.count, gained=len(gained - foreign),
+                        gained_examples=_examples(gained - foreign),
+                        reason="a row of the subject's own organization can be attributed to another member"))
+                    gained_n = foreign_n
             if foreign_n:
                 out.differences.append(Difference(*cell.ident, "exposure", prior.count, cell.count, gained=foreign_n,
                                                   exact=exact, gained_examples=_examples(foreign),
@@ -631,7 +695,8 @@ def diff_access(before: AccessMap, after: AccessMap) -> AccessDiff:
                                                   reason="more access to the subject's own rows"))
         if lost_n:
             own_lost = lost - set(prior.untied_keys)  # untied keys are complete at least as far as the keys
-            beyond = lost_n > len(lost) and prior.untied < prior.count
+            # beyond the kept keys: fewer rows tied to the subject than before is a loss of its own
+            beyond = (prior.count - prior.untied) - (cell.count - cell.untied) > 0
             own = who == "service_role" or (who == "user" and bool(own_lost or beyond))
             out.differences.append(Difference(
                 *cell.ident, "loss" if own else "loss_other", prior.count, cell.count, lost=lost_n, exact=exact,
@@ -650,6 +715,15 @@ def _gain_reason(cell: Cell) -> str:
     if cell.action in ("insert_as_other", "update_moves"):
         return f"can now attribute a row to another owner through {', '.join(cell.keys)}"
     return f"can {cell.action} keys it could not {cell.action} before"
+
+
+def _attributions(cell: Cell, relation: dict, who: str) -> set[str]:
+    """User columns an update may set while the row stays in the subject's organization (its org columns are not
+    touched): editing another member's row keeps its author, so a WITH CHECK may not pin the user. Not for
+    inserts: a new row is the subject's own."""
+    if cell.action != "update_moves" or who != "user" or not relation.get("organization_columns"):
+        return set()
+    return set(cell.keys) & set(relation.get("user_columns", []))
 
 
 def _judge_new(out: AccessDiff, cell: Cell, relation: dict, who: str) -> None:

@@ -6,8 +6,11 @@ JWT claims inside a rolled-back transaction, and returns median and worst per op
 (EXPLAIN ANALYZE) is kept for any operation whose worst run exceeds the SLA.
 """
 
+import json
 import statistics
 import time
+import uuid
+from dataclasses import dataclass
 
 import psycopg
 
@@ -129,3 +132,79 @@ def index_usage(conn, tables) -> dict:
                          "invalid": [r[0] for r in rows if not r[1]],
                          "passed": any(r[1] for r in rows) and not any(not r[1] for r in rows)})
     return {"usage": usage, "coverage": coverage, "passed": bool(coverage) and all(c["passed"] for c in coverage)}
+
+
+# --- typical operations as the same users, before and after -------------------------------------------------
+
+# The same SQL before and after: RLS decides what "my" means (own rows before, the user's organizations after).
+# Only the contract's tables and columns (DESIGN: audit_reports, automation_jobs, id, created_at) are named.
+TYPICAL = (
+    ("count_my_reports", "Count my reports", "SELECT count(*) FROM public.audit_reports"),
+    ("latest_50", "My latest 50 reports",
+     "SELECT id, created_at FROM public.audit_reports ORDER BY created_at DESC LIMIT 50"),
+    ("open_report", "Open one of my reports", "SELECT * FROM public.audit_reports WHERE id = %(report)s"),
+    ("list_my_jobs", "List my automation jobs",
+     "SELECT id, created_at FROM public.automation_jobs ORDER BY created_at DESC LIMIT 50"),
+    ("create_report", "Create a report (a copy of one of mine, rolled back)",
+     "INSERT INTO public.audit_reports SELECT * FROM jsonb_populate_record(NULL::public.audit_reports, %(copy)s)"),
+)
+
+
+RATIO_FLOOR_MS = 1.0
+
+
+@dataclass
+class OperationTiming:
+    user_id: str
+    key: str
+    median_ms: float | None
+    rows: int | None = None
+    error: str = ""
+
+
+def typical_operations(conn, user_ids, repeats: int = 3) -> list[OperationTiming]:
+    """Median ms of each typical operation per user, impersonated, inside a transaction that is rolled back."""
+    out = []
+    with rolled_back(conn):
+        for user_id in user_ids:
+            own = conn.execute("SELECT to_jsonb(r) FROM public.audit_reports r WHERE r.user_id = %s "
+                               "ORDER BY r.created_at DESC LIMIT 1", (user_id,)).fetchone()
+            if own is None:
+                continue  # nothing of theirs to open or copy: the operations would not be typical
+            copy = dict(own[0], id=str(uuid.uuid4()))
+            params = {"report": own[0]["id"], "copy": json.dumps(copy)}
+            for key, _, query in TYPICAL:
+                timings, rows, error = [], None, ""
+                for _ in range(repeats):
+                    try:
+                        with as_role(conn, "authenticated", user_id):
+                            started = time.perf_counter()
+                            cur = conn.execute(query, params)
+                            rows = len(cur.fetchall()) if cur.description else cur.rowcount
+                            timings.append((time.perf_counter() - started) * 1000)
+                    except psycopg.Error as exc:
+                        error = error_text(exc)
+                        break
+                out.append(OperationTiming(str(user_id), key, round(statistics.median(timings), 2) if timings
+                                           else None, rows, error))
+    return out
+
+
+def compare_operations(before: list[OperationTiming], after: list[OperationTiming],
+                       sla_ms: float = 500.0) -> list[dict]:
+    """Per operation: the worst after/before ratio over the same users, and the worst absolute time after."""
+    old = {(t.user_id, t.key): t for t in before}
+    rows = []
+    for key, label, _ in TYPICAL:
+        pairs = [(old.get((t.user_id, key)), t) for t in after if t.key == key]
+        # Below a millisecond the clock and the network dominate: a ratio of two such figures means nothing.
+        ratios = [max(a.median_ms, RATIO_FLOOR_MS) / max(b.median_ms, RATIO_FLOOR_MS) for b, a in pairs
+                  if b and b.median_ms is not None and a.median_ms is not None]
+        worst_after = max((a.median_ms for _, a in pairs if a.median_ms is not None), default=None)
+        errors = [a.error for _, a in pairs if a.error] + [b.error for b, _ in pairs if b and b.error]
+        rows.append({"key": key, "label": label, "users": len(pairs),
+                     "median_ratio": round(statistics.median(ratios), 2) if ratios else None,
+                     "worst_ratio": round(max(ratios), 2) if ratios else None, "worst_after_ms": worst_after,
+                     "errors": errors[:5],
+                     "passed": bool(ratios) and not errors and worst_after is not None and worst_after < sla_ms})
+    return rows

@@ -164,7 +164,7 @@ SELECT c.oid, n.nspname || '.' || c.relname, c.relkind::text, c.relrowsecurity,
              JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = u.attnum
              WHERE k.conrelid = c.oid AND k.contype = 'p' ORDER BY u.ord)::text[],
        -- single-column foreign keys: (column, referenced relation)
-       ARRAY(SELECT a.attname || '=' || (fn.nspname || '.' || f.relname)
+       ARRAY(SELECT a.attname || '=' || (fn.nspname || '.' || f.relname) || '=' || format_type(a.atttypid, a.atttypmod)
              FROM pg_constraint k JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.conkey[1]
              JOIN pg_class f ON f.oid = k.confrelid JOIN pg_namespace fn ON fn.oid = f.relnamespace
              WHERE k.conrelid = c.oid AND k.contype = 'f' AND cardinality(k.conkey) = 1 ORDER BY 1)::text[],
@@ -177,7 +177,19 @@ SELECT c.oid, n.nspname || '.' || c.relname, c.relkind::text, c.relrowsecurity,
        -- unique indexes as comma-joined column lists (a membership is unique per user and organization)
        ARRAY(SELECT string_agg(a.attname, ',' ORDER BY a.attname) FROM pg_index x
              JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = ANY(x.indkey)
-             WHERE x.indrelid = c.oid AND x.indisunique GROUP BY x.indexrelid)::text[]
+             WHERE x.indrelid = c.oid AND x.indisunique GROUP BY x.indexrelid)::text[],
+       -- a view whose rows are the same for every caller: owner's rights, no function of its own (which might
+       -- read the caller's JWT), and RLS not applied to its owner on any table it reads
+       c.relkind IN ('v', 'm') AND NOT coalesce('security_invoker=true' = ANY(c.reloptions), false)
+       AND NOT EXISTS (
+           SELECT 1 FROM pg_rewrite rw JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = rw.oid
+           LEFT JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND p.oid = d.refobjid
+           LEFT JOIN pg_class b ON d.refclassid = 'pg_class'::regclass AND b.oid = d.refobjid AND b.oid <> c.oid
+           WHERE rw.ev_class = c.oid
+             AND ((p.oid IS NOT NULL AND p.pronamespace <> 'pg_catalog'::regnamespace)
+                  OR (b.oid IS NOT NULL AND b.relrowsecurity
+                      AND (b.relforcerowsecurity OR b.relowner <> c.relowner)
+                      AND NOT (SELECT rolbypassrls OR rolsuper FROM pg_roles WHERE oid = c.relowner))))
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = ANY(%(schemas)s) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
   AND (c.relrowsecurity OR EXISTS (SELECT 1 FROM unnest(%(roles)s::text[]) r(name)
@@ -203,6 +215,8 @@ class ExposedRelation:
     is_membership_table: bool  # unique per (user column, organization column)
     insertable: tuple[str, ...]
     defaulted: tuple[str, ...]
+    owner_types: tuple[tuple[str, str], ...] = ()  # (owner column, its type): typed comparisons use its index
+    same_for_every_caller: bool = False  # a view whose rows do not depend on who reads them (read once per role)
 
     @property
     def ident(self):
@@ -230,10 +244,11 @@ def organization_tables(foreign_keys: dict[str, list[tuple[str, str]]]) -> set[s
 def exposed_relations(conn, schemas=("public",), roles=API_ROLES) -> list[ExposedRelation]:
     """Every table and view of `schemas` with RLS enabled or any privilege of an API role (catalog only)."""
     rows = conn.execute(_EXPOSED_SQL, {"schemas": list(schemas), "roles": list(roles)}).fetchall()
-    fks = {row[1]: [tuple(f.split("=", 1)) for f in row[6]] for row in rows}
+    fks = {row[1]: [tuple(f.split("=", 2)[:2]) for f in row[6]] for row in rows}
+    types = {row[1]: {f.split("=", 2)[0]: f.split("=", 2)[2] for f in row[6]} for row in rows}
     orgs = organization_tables(fks)
     out = []
-    for _, name, relkind, rls, key, key_types, _, insertable, defaulted, uniques in rows:
+    for _, name, relkind, rls, key, key_types, _, insertable, defaulted, uniques, same_for_all in rows:
         users = tuple(c for c, ref in fks[name] if ref == USERS_TABLE)
         organizations = tuple(c for c, ref in fks[name] if ref in orgs)
         membership = any(set(u.split(",")) == {a, b} for u in uniques for a in users for b in organizations)
@@ -241,5 +256,6 @@ def exposed_relations(conn, schemas=("public",), roles=API_ROLES) -> list[Expose
             name=name, kind="view" if relkind in ("v", "m") else "table", rls=bool(rls), key=tuple(key),
             key_types=tuple(key_types), user_columns=users, organization_columns=organizations,
             is_organization_table=name in orgs, is_membership_table=membership, insertable=tuple(insertable),
-            defaulted=tuple(defaulted)))
+            defaulted=tuple(defaulted), owner_types=tuple((c, types[name][c]) for c in users + organizations),
+            same_for_every_caller=bool(same_for_all)))
     return out
