@@ -352,10 +352,16 @@ def privilege_checks(conn, directory: Path, files: list[str], make_check) -> lis
         for m in missing]
     checks += [make_check("privileges.panel", f"The panel needs {what}", "no-go", f"{what}: {why}")
                for what, why in panel_needs(conn)]
+    role = catalog.role_facts(conn)
+    stats = next(p for p in catalog.panel_privileges(conn, API_ROLES) if p.name == catalog.STATS_ROLE)
+    warnings = [] if stats.held else [make_check(
+        "privileges.stats", f"{role.name} lacks {catalog.STATS_ROLE}", "warn",
+        f"Other roles' sessions show no state, transaction start or query to {role.name}: the long-transaction "
+        f"check sees only its own sessions, and lock views read 'query hidden'. Grant {catalog.STATS_ROLE} "
+        "to see them (waiters are still found through pg_locks).")]
     if not checks:
-        role = catalog.role_facts(conn)
         checks.append(make_check(
             "privileges", "Privileges of the connected role", "go",
             f"{checked} statements of {len(files)} files checked as {role.name}"
             f"{' (superuser)' if role.superuser else ''}: every ownership and privilege they need is held"))
-    return checks
+    return checks + warnings

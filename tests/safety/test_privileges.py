@@ -28,6 +28,8 @@ def test_a_rollback_that_drops_a_trigger_on_auth_users_is_no_go_without_ownershi
     assert f"owned by {AUTH_OWNER}, not by {MIGRATOR}" in ours[0]["evidence"]
     # Nothing else is missing: public is the role's own, and it may create the trigger (TRIGGER privilege).
     assert {c["detail"]["object"] for c in blocking} == {"auth.users"}, blocking
+    stats = next(c for c in report["checks"] if c["key"] == "privileges.stats")
+    assert stats["status"] == "warn" and "sees only its own sessions" in stats["evidence"]
 
 
 def test_the_same_bundle_is_go_as_superuser_on_baseline(demo_target, bundle_copy):
