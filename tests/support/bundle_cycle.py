@@ -49,9 +49,14 @@ def snapshot(target: BuiltTarget) -> tuple[dict, dict]:
         return schema_fingerprint(conn), table_counts(conn, tables)
 
 
+def bundle_dir() -> Path:
+    """The bundle under test: MIGRATION_BUNDLE_DIR (the panel's setting), else the project's."""
+    return Path(os.environ.get("MIGRATION_BUNDLE_DIR") or ROOT / "migrations_sql")
+
+
 def assert_bundle_cycle(target: BuiltTarget, bundle: Path | None = None) -> None:
     """Forward, validation without FAILED, idempotent re-run of every file, exact rollback (twice)."""
-    bundle = bundle or Path(os.environ.get("MIGRATION_BUNDLE_DIR") or ROOT / "migrations_sql")
+    bundle = bundle or bundle_dir()
     fingerprint_before, counts_before = snapshot(target)
     for name in FORWARD:
         run_file(target, name, bundle)
