@@ -15,6 +15,7 @@ import json
 import re
 import time
 from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -241,10 +242,22 @@ def _platform_statements(db: str, roles: PlatformRoles) -> list[sql.Composable]:
     ]
 
 
+@contextmanager
+def _roles_lock(server: str, roles: PlatformRoles):
+    """Serializes creating, using and dropping one family's roles across sessions (a drop between another
+    session's CREATE ROLE and its ALTER ... OWNER would break that build)."""
+    with _admin(server) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext('zoo roles ' || %s))", (roles.migration,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext('zoo roles ' || %s))", (roles.migration,))
+
+
 def ensure_platform_roles(server: str, roles: PlatformRoles) -> None:
     """Create (or re-assert) the roles; the shared API roles are created if missing, never dropped."""
-    with _admin(server) as conn:
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('zoo platform roles'))")  # CREATE ROLE races
+    with _admin(server) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('zoo api roles'))")  # CREATE ROLE races
         for role in API_ROLES:
             if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
                 bypass = sql.SQL(" BYPASSRLS" if role == "service_role" else "")
@@ -262,7 +275,7 @@ def ensure_platform_roles(server: str, roles: PlatformRoles) -> None:
 
 def drop_platform_roles(server: str, roles: PlatformRoles) -> bool:
     """Drop the roles unless another database still holds objects of theirs; True when dropped."""
-    with _admin(server) as conn:
+    with _roles_lock(server, roles), _admin(server) as conn:
         try:
             with conn.transaction():
                 for role in (roles.migration, roles.auth_admin):
@@ -313,10 +326,11 @@ def build_target(target: str, shapes: str | Iterable[str] = ("baseline",), users
                 seeded = seed_target(conn, users=users, reports=reports, seed=seed, analyze=analyze, vacuum=vacuum)
                 phases["seed"] = seeded.pop("seconds")
             if roles:
-                ensure_platform_roles(server, roles)
-                with conn.transaction():
-                    for statement in _platform_statements(name, roles):
-                        conn.execute(statement)
+                with _roles_lock(server, roles):
+                    ensure_platform_roles(server, roles)
+                    with conn.transaction():
+                        for statement in _platform_statements(name, roles):
+                            conn.execute(statement)
     except BaseException:
         with _admin(server) as conn:
             _drop_database(conn, name)
