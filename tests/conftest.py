@@ -79,6 +79,12 @@ def target_template():
     return target_support.ensure_template(users=200, reports=2000)
 
 
+@pytest.fixture(scope="session")
+def big_template():
+    """A template large enough for a backfill that takes several seconds with small batches."""
+    return target_support.ensure_template(users=2000, reports=60000)
+
+
 @pytest.fixture
 def target_factory(db, target_template):
     """make(name=None, environment="demo", template=None, shapes=None, uid_variant=None, users=200, reports=2000)

@@ -2,7 +2,8 @@
 
 The runner samples pg_locks every second while a step runs (evidence/lockwatch.py); each attempt keeps a
 summary in ``result["locks"]`` and every sample with waiters as a StepEvent of kind "locks". A session
-waiting on the migration's locks for longer than BLOCKING_THRESHOLD_SECONDS is a blocking lock.
+waiting on the migration's locks for longer than the threshold is a blocking lock; so is the migration waiting
+that long on another session (it then holds the locks it already took, and writers queue behind its request).
 """
 
 from django.conf import settings
@@ -18,15 +19,24 @@ def judge_lock_samples(summaries: list[dict], threshold: float | None = None) ->
     """Verdict over LockSummary.as_dict() summaries (or raw samples): no waiter blocked over the threshold."""
     threshold = threshold_seconds() if threshold is None else threshold
     longest, worst = 0.0, None
-    samples = with_waiters = 0
+    migration_wait, blockers = 0.0, []
+    samples = with_waiters = retries = 0
     for summary in summaries:
         samples += summary.get("samples", 1)
         with_waiters += summary.get("samples_with_waiters", 1 if summary.get("blocked_by_migration") else 0)
+        retries += int(summary.get("lock_retries") or 0)
         wait = float(summary.get("longest_wait_seconds") or 0)
         if wait > longest:
             longest, worst = wait, summary.get("worst_sample", summary)
+        waited = float(summary.get("migration_wait_seconds") or 0)
+        if waited > migration_wait:
+            migration_wait = waited
+            blockers = summary.get("migration_blockers") or summary.get("migration_waits_on") or []
     return {"threshold_seconds": threshold, "samples": samples, "samples_with_waiters": with_waiters,
-            "longest_wait_seconds": round(longest, 3), "worst_sample": worst, "passed": longest <= threshold}
+            "longest_wait_seconds": round(longest, 3), "worst_sample": worst,
+            "migration_wait_seconds": round(migration_wait, 1), "migration_blockers": blockers,
+            "lock_retries": retries,
+            "passed": longest <= threshold and migration_wait <= threshold}
 
 
 def judge_run_locks(run) -> dict | None:

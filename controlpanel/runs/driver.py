@@ -10,7 +10,7 @@ from . import engine
 from .models import Run, StepRun
 
 Status = StepRun.Status
-FINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.INTERRUPTED)
+FINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.INTERRUPTED, Status.PAUSED)
 
 
 class DriveStopped(Exception):

@@ -58,6 +58,7 @@ class StepRun(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
+        PAUSED = "paused", "Paused"  # the backfill stopped after its committed batches, on request
         INTERRUPTED = "interrupted", "Interrupted"
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)

@@ -43,15 +43,20 @@ class StepFailed(Exception):
 
 
 class DbSink:
-    """Writes events as StepEvent rows (the live log) and remembers the current statement."""
+    """Writes events as StepEvent rows (the live log); remembers the current statement and lock retries."""
 
     def __init__(self, attempt: Attempt):
         self.attempt = attempt
         self.current = ""
+        self.lock_retries = 0
+        self.last_retry = ""
 
     def emit(self, kind: str, message: str, **data) -> None:
         if kind == "statement":
             self.current = message
+        elif data.get("lock_retry") or (kind == "info" and message.startswith(("Lock timeout on", "Deadlock on"))):
+            self.lock_retries += 1
+            self.last_retry = message[:300]
         StepEvent.objects.create(attempt=self.attempt, kind=kind if kind in StepEvent.Kind.values else "info",
                                  message=message[:20000], data=data)
 
@@ -80,10 +85,12 @@ class Heartbeat(threading.Thread):
         self.stopping = threading.Event()
         self.locks = LockSummary()
         self.rate_window: list[tuple[float, int]] = []
+        self.retries_seen = (0, float("-inf"))  # (lock retries, when that count last changed)
+        self.logged_wait: tuple[list, float] = ([], float("-inf"))  # (blocker pids, when last logged)
 
     def run(self):
         try:
-            while not self.stopping.wait(settings.STEP_HEARTBEAT_SECONDS if self.locks.samples else 0.2):
+            while not self.stopping.wait(self.interval()):
                 try:
                     self.beat()
                 except Exception:  # one failed beat (control DB hiccup) must not end the heartbeat for good
@@ -92,13 +99,48 @@ class Heartbeat(threading.Thread):
         finally:
             connection.close()
 
+    def interval(self) -> float:
+        """Every second; four times a second while the migration fights for a lock, so that the short attempts
+        of a retry loop (it sleeps in between, blocked by nobody) are seen and their blocker named."""
+        if not self.locks.samples:
+            return 0.2
+        now = time.monotonic()
+        if self.ctx.sink.lock_retries != self.retries_seen[0]:
+            self.retries_seen = (self.ctx.sink.lock_retries, now)
+        episode = self.locks.episode
+        if now - self.retries_seen[1] < 5 or (episode and now - episode["last"] < 5):
+            return 0.25
+        return settings.STEP_HEARTBEAT_SECONDS
+
+    def wait_is_news(self, sample: dict, final: bool, shown: dict) -> bool:
+        """Log the migration's wait when its blockers change, and every 5 s while it lasts (not every beat)."""
+        if final or not sample["migration_waits_on"] or "wait_seen_seconds_ago" in shown:
+            return False
+        pids = sorted(b["pid"] for b in sample["migration_waits_on"])
+        now = time.monotonic()
+        if pids == self.logged_wait[0] and now - self.logged_wait[1] < 5:
+            return False
+        self.logged_wait = (pids, now)
+        return True
+
     def beat(self, final: bool = False):
         attempt = self.ctx.attempt
         progress = {"statement": self.ctx.sink.current}
         try:
             sample = sample_locks(self.lock_conn, self.work_pid)
-            self.locks.add(sample)
-            progress["locks"] = sample
+            progress["locks"] = self.locks.add(sample, statement=self.ctx.sink.current)
+            progress["lock_retries"] = self.ctx.sink.lock_retries
+            progress["last_retry"] = self.ctx.sink.last_retry
+            if self.wait_is_news(sample, final, progress["locks"]):
+                first = sample["migration_waits_on"][0]
+                StepEvent.objects.create(
+                    attempt=attempt, kind=StepEvent.Kind.LOCKS,
+                    message=f"The migration waits on pid {first['pid']} ({first['application'] or 'no application'}"
+                            f", transaction {first['transaction_seconds']:.0f}s, {first['state']}): "
+                            f"{first['query'][:120]}",
+                    data={"migration_waits_on": sample["migration_waits_on"],
+                          "migration_wait_seconds": sample["migration_wait_seconds"]},
+                )
             if sample["blocked_by_migration"]:
                 StepEvent.objects.create(
                     attempt=attempt, kind=StepEvent.Kind.LOCKS,
@@ -125,14 +167,16 @@ class Heartbeat(threading.Thread):
         rows = self.lock_conn.execute(
             "SELECT table_name, rows_total, rows_done, status FROM public.migration_progress ORDER BY table_name"
         ).fetchall()
-        tables = [{"table": t, "rows_total": total or 0, "rows_done": done or 0, "status": st}
+        # A re-run after a rollback may find rows_total unset or lower than what is done: never show more done
+        # than the total, nor (below) a negative rate when the progress table was reset.
+        tables = [{"table": t, "rows_total": max(total or 0, done or 0), "rows_done": done or 0, "status": st}
                   for t, total, done, st in rows]
         done = sum(t["rows_done"] for t in tables)
         total = sum(t["rows_total"] for t in tables)
         now = time.monotonic()
         self.rate_window = [(t, d) for t, d in self.rate_window if now - t < 15] + [(now, done)]
         first_t, first_done = self.rate_window[0]
-        rate = (done - first_done) / (now - first_t) if now > first_t else 0.0
+        rate = max(0.0, (done - first_done) / (now - first_t)) if now > first_t else 0.0
         eta = (total - done) / rate if rate > 0 else None
         return {"tables": tables, "rows_done": done, "rows_total": total, "rate": round(rate, 1),
                 "eta_seconds": round(eta) if eta is not None else None}
@@ -227,10 +271,14 @@ def _execute_locked(attempt, run, step_def, lock_conn, work_conn) -> str:
         result = EXECUTORS[step_def.kind](ctx) or {}
         status = Status.SUCCEEDED
     except ScriptCancelled as exc:
-        status = Status.CANCELLED
-        paused = Attempt.objects.filter(pk=attempt.pk, pause_requested=True).exists()
-        error = {"message": "Paused: committed batches are kept; resume continues from migration_progress."
-                 if paused else f"Cancelled: {exc}; the open transaction was rolled back.", "paused": paused}
+        if Attempt.objects.filter(pk=attempt.pk, pause_requested=True).exists():
+            # A pause is not a failure: no error, no advice; the step waits for Resume.
+            status = Status.PAUSED
+            result = {"paused": "Paused: committed batches are kept; Resume continues from migration_progress."}
+            sink.emit("info", result["paused"])
+        else:
+            status = Status.CANCELLED
+            error = {"message": f"Cancelled: {exc}; the open transaction was rolled back."}
     except (StatementFailed, StepFailed, ScriptError) as exc:
         error = exc.detail
     except BundleChanged as exc:
@@ -260,6 +308,7 @@ def _execute_locked(attempt, run, step_def, lock_conn, work_conn) -> str:
             heartbeat.beat(final=True)  # the page keeps the final progress, not the last sample before the end
         except Exception:
             log.exception("final progress sample failed")
+    heartbeat.locks.lock_retries = max(sink.lock_retries, int(result.get("lock_retries") or 0))
     result["locks"] = heartbeat.locks.as_dict()
     if error:
         sink.emit("error", error["message"], **{k: v for k, v in error.items() if k != "message"})

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html_join
 from django.utils.timezone import localtime
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRefresh
 
 from controlpanel.core import roles
 from controlpanel.core.access import requires
@@ -32,7 +33,7 @@ def live_log(attempt) -> str:
     html = cache.get(key)
     if html is None:
         events = reversed(StepEvent.objects.filter(attempt=attempt).order_by("-id")
-                          .values_list("kind", "at", "message")[:LIVE_EVENTS])
+                          .values_list("kind", "at", "message", "data__lock_retry", "data__quiet")[:LIVE_EVENTS])
         html = render_log(events)
         cache.set(key, html, timeout=60)
     return html
@@ -41,8 +42,9 @@ def live_log(attempt) -> str:
 def render_log(events) -> str:
     """The live log as HTML in one pass: it is polled by every viewer every 2 s, so no per-line template."""
     return format_html_join(
-        "\n", '<span class="ev-{}">{} {} {}</span>',
-        ((kind, localtime(at).strftime("%H:%M:%S"), kind.upper()[:6], message) for kind, at, message in events),
+        "\n", '<span class="ev-{}{}">{} {} {}</span>',
+        ((kind, " ev-retry" if retry else " ev-quiet" if quiet else "", localtime(at).strftime("%H:%M:%S"),
+          "RETRY" if retry else kind.upper()[:6], message) for kind, at, message, retry, quiet in events),
     )
 
 
@@ -116,6 +118,7 @@ def _step_context(request, run, key, live=False):
     context = {
         "run": run, "def": step_def, "step": step, "attempt": attempt, "log_html": log_html,
         "can_act": request.user.has_perm(roles.perm(step_def.acts)),
+        "live_version": live_version(run, step, attempt),
     }
     if live:  # the polled fragment: a constant, small number of queries
         return context
@@ -125,6 +128,12 @@ def _step_context(request, run, key, live=False):
         "command": engine.command_for(run, step_def) if step_def.kind == Kind.COMMAND else None,
         "table_choices": TENANT_TABLES + OPTIONAL_TENANT_TABLES + ORGANIZATION_TABLES,
     }
+
+
+def live_version(run, step, attempt) -> str:
+    """What the parts of the step page outside the live area depend on (checklist, actions, blockers)."""
+    state = "active" if step.is_active else step.status
+    return f"{state}-{attempt.number if attempt else 0}-{run.status}"
 
 
 def _actions(context) -> dict:
@@ -137,7 +146,7 @@ def _actions(context) -> dict:
     if not manual and (step.status != StepRun.Status.SUCCEEDED or repeatable):
         if step_def.kind != Kind.CHECKLIST or verifiable:
             start = {
-                "interrupted": "Resume", "failed": "Retry", "cancelled": "Retry",
+                "interrupted": "Resume", "paused": "Resume", "failed": "Retry", "cancelled": "Retry",
             }.get(step.status, "Verify the items the panel can check" if verifiable else "Start")
     return {
         "start": start,
@@ -162,12 +171,21 @@ def step_detail(request, run_id, key):
 @require_GET
 @requires(roles.VIEW_RUNS)
 def step_live(request, run_id, key):
-    """The polled fragment: status, progress, locks, newest log lines. Stops polling when the step ends."""
+    """The polled fragment: status, progress, locks, newest log lines.
+
+    When the step has changed state since the page was rendered (it ended, or someone else started it), the rest
+    of the page is stale too: the answer reloads the page. An idle step that did not change answers 204 (no swap).
+    """
     run = get_object_or_404(Run.objects.select_related("target"), pk=run_id)
     try:
         context = _step_context(request, run, key, live=True)
     except KeyError:
         return HttpResponse("Unknown step", status=404)
+    seen = request.GET.get("seen")
+    if seen and seen != context["live_version"]:
+        return HttpResponseClientRefresh()
+    if seen and not context["step"].is_active:
+        return HttpResponse(status=204)
     return render(request, "runs/_live.html", context)
 
 

@@ -6,6 +6,7 @@ Lock timeouts and deadlocks (a writer holding a lock the file needs next) are re
 start of the current transaction.
 """
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -31,6 +32,16 @@ class ListSink:
         self.events.append({"kind": kind, "message": message, **data})
 
 
+# A bundle's own lock-retry loop says so in a NOTICE ("tenant tables busy (attempt 3 of 30), retrying",
+# 'lock not available for "…", retry 2 of 10'): counted as lock retries, like the runner's own.
+LOCK_RETRY_NOTICE = re.compile(r"(lock|busy).*\bretry(ing)?\b", re.I | re.S)
+# Files hide NOTICEs (client_min_messages = warning) to silence "does not exist, skipping"; that would hide their
+# retry NOTICEs too. The runner keeps receiving every NOTICE and marks those the file asked not to see as quiet.
+CLIENT_MIN_MESSAGES = re.compile(r"^\s*(?:SET\s+(?:SESSION\s+)?client_min_messages\s*(?:=|TO)\s*'?(\w+)'?"
+                                 r"|RESET\s+client_min_messages)", re.I)
+SEVERITY_ORDER = ["debug5", "debug4", "debug3", "debug2", "debug1", "log", "notice", "warning", "error"]
+
+
 class StatementFailed(Exception):
     def __init__(self, detail: dict):
         super().__init__(detail["message"])
@@ -54,9 +65,15 @@ class RunOptions:
 class ScriptResult:
     statements: int = 0
     rows: int = 0
-    lock_retries: int = 0
+    lock_retries: int = 0  # the runner's retries after a lock timeout or deadlock
+    lock_retry_notices: int = 0  # the file's own retries, from its NOTICEs
     seconds: float = 0.0
     transactional: bool = True
+    file_min_messages: str = "notice"  # the level the file asked for; quieter NOTICEs are marked quiet
+
+    @property
+    def all_lock_retries(self) -> int:
+        return self.lock_retries + self.lock_retry_notices
 
 
 def error_detail(exc: psycopg.Error, script: Script, statement) -> dict:
@@ -76,22 +93,43 @@ def error_detail(exc: psycopg.Error, script: Script, statement) -> dict:
     }
 
 
-def _notice_handler(sink: EventSink):
+def _notice_handler(sink: EventSink, result: ScriptResult):
     def handle(diag):
-        sink.emit("notice", diag.message_primary or "", severity=diag.severity)
+        message = diag.message_primary or ""
+        severity = (diag.severity_nonlocalized or diag.severity or "NOTICE").lower()
+        data = {"severity": diag.severity}
+        if LOCK_RETRY_NOTICE.search(message):
+            result.lock_retry_notices += 1
+            data["lock_retry"] = True
+        elif _rank(severity) < _rank(result.file_min_messages):
+            data["quiet"] = True
+        sink.emit("notice", message, **data)
 
     return handle
+
+
+def _rank(level: str) -> int:
+    return SEVERITY_ORDER.index(level) if level in SEVERITY_ORDER else SEVERITY_ORDER.index("notice")
+
+
+def _keep_notices_visible(conn, statement_text: str, result: ScriptResult) -> None:
+    """After the file changes client_min_messages: remember its level, keep receiving NOTICEs anyway."""
+    match = CLIENT_MIN_MESSAGES.match(statement_text)
+    if match:
+        result.file_min_messages = (match.group(1) or "notice").lower()
+        conn.execute("SET client_min_messages = notice")
 
 
 def run_script(conn: psycopg.Connection, script: Script, sink: EventSink, options: RunOptions | None = None
                ) -> ScriptResult:
     options = options or RunOptions()
     conn.autocommit = True
-    handler = _notice_handler(sink)
-    conn.add_notice_handler(handler)
     result = ScriptResult(transactional=script.transactional)
+    handler = _notice_handler(sink, result)
+    conn.add_notice_handler(handler)
     started = time.monotonic()
     try:
+        conn.execute("SET client_min_messages = notice")
         conn.execute(f"SET lock_timeout = {int(options.lock_timeout_ms)}")
         conn.execute(f"SET statement_timeout = {int(options.statement_timeout_ms)}")
         resume_at = 0  # index into script.statements where the current (re)try starts
@@ -168,6 +206,7 @@ def _run_from(conn, script: Script, start: int, sink: EventSink, result: ScriptR
             _rollback_if_open(conn)
             raise StatementFailed(detail) from None
         elapsed_ms = (time.monotonic() - began) * 1000
+        _keep_notices_visible(conn, statement.text, result)
         rowcount = cur.rowcount if cur.rowcount and cur.rowcount > 0 else 0
         result.statements += 1
         result.rows += rowcount

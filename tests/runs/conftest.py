@@ -1,5 +1,3 @@
-import pytest
-
 from controlpanel.runs import engine
 from controlpanel.runs.models import StepRun
 from tests.support.waiting import wait_step
@@ -15,11 +13,3 @@ def complete_prerequisites(run, user, through="pre.assessment"):
     from controlpanel.runs.driver import drive
 
     drive(run.pk, through=through, sign_off_as=user.pk, operator=user, timeout_per_step=120)
-
-
-@pytest.fixture(scope="session")
-def big_template():
-    """A template large enough for a backfill that takes several seconds with small batches."""
-    from tests.support.targets import ensure_template
-
-    return ensure_template(users=2000, reports=60000)

@@ -2,7 +2,7 @@
 
 import time
 
-FINAL = ("succeeded", "failed", "cancelled", "interrupted", "pending")
+FINAL = ("succeeded", "failed", "cancelled", "interrupted", "paused", "pending")
 
 
 def wait_until(predicate, timeout=60, what="condition", every=0.1):

@@ -23,8 +23,8 @@ def run_sql_file(ctx) -> dict:
     tee = TeeSink(ctx.sink)
     result = run_script(ctx.conn, script, tee, _options(ctx))
     summary = {"file": script.name, "statements": result.statements, "rows": result.rows,
-               "lock_retries": result.lock_retries, "seconds": round(result.seconds, 3),
-               "transactional": result.transactional}
+               "lock_retries": result.all_lock_retries, "lock_retry_notices": result.lock_retry_notices,
+               "seconds": round(result.seconds, 3), "transactional": result.transactional}
     # The file ran, but its own checks may have said it did not work ("Found 20000 … without organization").
     verdict = judge(tee.kept.events, expect_results=False)
     if not verdict.passed:
@@ -43,7 +43,7 @@ def run_backfill(ctx) -> dict:
 
 
 class TeeSink:
-    """Writes to the live log and keeps NOTICEs for parsing."""
+    """Writes to the live log and keeps NOTICEs for parsing (not those the file asked not to see: as under psql)."""
 
     def __init__(self, live):
         self.live, self.kept = live, ListSink()
@@ -54,7 +54,7 @@ class TeeSink:
 
     def emit(self, kind, message, **data):
         self.live.emit(kind, message, **data)
-        if kind == "notice":
+        if kind == "notice" and not data.get("quiet"):
             self.kept.emit(kind, message, **data)
 
 
@@ -64,7 +64,7 @@ def run_sql_tests(ctx) -> dict:
     result = run_script(ctx.conn, script, tee, _options(ctx))
     verdict = judge(tee.kept.events)
     summary = {"file": script.name, "categories": verdict.as_dicts(), "seconds": round(result.seconds, 3),
-               "reported_failures": list(verdict.reported_failures)}
+               "reported_failures": list(verdict.reported_failures), "lock_retries": result.all_lock_retries}
     if not verdict.passed:
         raise StepFailed(verdict.message, **summary)
     return summary
