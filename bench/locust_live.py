@@ -1,11 +1,12 @@
-"""Locust users for bench_live.py: each viewer (already signed in) polls the live fragment every 2 s."""
+"""Locust users for bench_live.py: each viewer (already signed in) polls one page every 2 s."""
 
 import itertools
 import os
 
 from locust import HttpUser, constant, task
 
-FRAGMENT = os.environ["BENCH_FRAGMENT_PATH"]
+PATH = os.environ["BENCH_PATH"]
+NAME = os.environ.get("BENCH_NAME", "page")
 SESSIONS = itertools.cycle(os.environ["BENCH_SESSIONS"].split(","))
 
 
@@ -19,4 +20,4 @@ class Viewer(HttpUser):
 
     @task
     def poll(self):
-        self.client.get(FRAGMENT, headers={"HX-Request": "true"}, name="live fragment")
+        self.client.get(PATH, headers={"HX-Request": "true"}, name=NAME)

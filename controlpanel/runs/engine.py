@@ -36,6 +36,14 @@ def create_run(target, user, *, window_start=None, window_end=None, bundle_dir=N
     except FileNotFoundError as exc:
         raise StepRefused(str(exc)) from None
     with transaction.atomic():
+        # One open run per target: two would interleave steps and evidence on one database. The target row lock
+        # makes two simultaneous creations wait for each other instead of both passing the check.
+        type(target).objects.select_for_update().get(pk=target.pk)
+        open_run = Run.objects.filter(target=target, status=Run.Status.OPEN).order_by("created_at").first()
+        if open_run is not None:
+            raise StepRefused(
+                f"Run #{open_run.pk} is still open on {target.name} (created by {open_run.created_by} "
+                f"{open_run.created_at:%Y-%m-%d %H:%M} UTC): continue it, or abandon it from its page first.")
         run = Run.objects.create(
             target=target,
             created_by=user,
@@ -50,8 +58,27 @@ def create_run(target, user, *, window_start=None, window_end=None, bundle_dir=N
     return run
 
 
+def abandon_run(run: Run, user, reason: str, request=None) -> None:
+    """Close an open run that will not be continued (nothing runs on the target); the reason is audited."""
+    if not user.has_perm(roles.perm(roles.OPERATE_RUNS)):
+        raise StepRefused("Your role may not abandon runs.")
+    if not reason.strip():
+        raise StepRefused("Say why the run is abandoned.")
+    with transaction.atomic():
+        locked = Run.objects.select_for_update().get(pk=run.pk)
+        if locked.status != Run.Status.OPEN:
+            raise StepRefused(f"Run #{run.pk} is {locked.get_status_display().lower()}, not open.")
+        if locked.steps.filter(status__in=StepRun.ACTIVE).exists():
+            raise StepRefused("A step is queued or running: cancel it first.")
+        Run.objects.filter(pk=run.pk).update(status=Run.Status.ABANDONED, finished_at=timezone.now())
+        audit.record("run.abandon", user=user, request=request, obj=run, reason=reason)
+    run.refresh_from_db()
+
+
 def refresh_run_status(run: Run) -> None:
     """Completed when every forward step succeeded; rolled back after an emergency rollback."""
+    if run.status == Run.Status.ABANDONED:
+        return  # closed by a person: nothing a step does reopens it
     statuses = dict(run.steps.values_list("key", "status"))
     if statuses.get("rollback.emergency") == Status.SUCCEEDED:
         new = Run.Status.ROLLED_BACK
@@ -167,10 +194,17 @@ def pause_step(run: Run, key: str, user, request=None) -> None:
     audit.record("step.pause", user=user, request=request, obj=step, run=run.pk, attempt=attempt.number)
 
 
+def mark_done_needs_lead(step_def) -> bool:
+    """Declaring a target change (or the backup that protects it) done without the panel's proof is a lead's call."""
+    return step_def.changes_target or step_def.kind == Kind.BACKUP
+
+
 def mark_done(run: Run, key: str, user, reason: str, request=None) -> None:
     """A person declares a stopped step done (e.g. verified by hand after an interruption)."""
     if not reason.strip():
         raise StepRefused("Give a reason for marking the step done.")
+    if mark_done_needs_lead(RUNBOOK.step(key)) and not user.has_perm(roles.perm(roles.LEAD_ACTIONS)):
+        raise StepRefused("Only a lead can mark this step done by hand: it changes the target (or is its backup).")
     with transaction.atomic():
         Run.objects.select_for_update().get(pk=run.pk)
         step = StepRun.objects.select_for_update().get(run=run, key=key)

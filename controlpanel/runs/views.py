@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.html import format_html_join
@@ -18,7 +18,7 @@ from controlpanel.core.extensions import RUN_PANELS, render_panels
 from controlpanel.runbook.definition import RUNBOOK, Kind
 from controlpanel.targets.tenancy import OPTIONAL_TENANT_TABLES, ORGANIZATION_TABLES, TENANT_TABLES
 
-from . import engine, gates
+from . import cockpit, engine, gates, sqlpreview
 from .forms import NewRunForm, OverrideForm
 from .models import Attempt, Run, StepEvent, StepRun
 
@@ -53,7 +53,11 @@ def render_log(events) -> str:
 def run_list(request):
     runs = Run.objects.select_related("target", "created_by").order_by("-created_at")
     page = Paginator(runs, 50).get_page(request.GET.get("page"))
-    return render(request, "runs/list.html", {"page": page, "runs": page.object_list})
+    runs = list(page.object_list)
+    states = cockpit.states_for(runs)
+    for run in runs:
+        run.state = states[run.pk]
+    return render(request, "runs/list.html", {"page": page, "runs": runs})
 
 
 @requires(roles.OPERATE_RUNS)
@@ -97,17 +101,44 @@ def _timeline(run, user):
 @requires(roles.VIEW_RUNS)
 def run_detail(request, run_id):
     run = get_object_or_404(Run.objects.select_related("target", "created_by"), pk=run_id)
-    active = run.steps.filter(status__in=StepRun.ACTIVE).first()
     context = {
         "run": run,
         "phases": _timeline(run, request.user),
-        "active": active,
         "production_blockers": gates.production_gates(run),
         "overrides": run.overrides.select_related("lead").order_by("at"),
         "override_form": OverrideForm(),
         "panels": render_panels(RUN_PANELS, request, run),
-    }
+    } | _cockpit_context(run)
     return render(request, "runs/detail.html", context)
+
+
+def _cockpit_context(run, step_key=None) -> dict:
+    """The header: on the run page the step to act on; on a step page the next one once this one succeeded."""
+    steps, attempts = cockpit.load(run)
+    state = cockpit.run_state(run, steps, attempts)
+    if step_key is None:
+        next_key = state.next_key
+        poll_url = reverse("runs:live", args=[run.pk])
+    else:
+        done = steps[step_key].status == StepRun.Status.SUCCEEDED
+        next_key = cockpit.next_after(steps, step_key) if done else None
+        poll_url = None
+    return {"state": state, "next_key": next_key, "next_title": RUNBOOK.step(next_key).title if next_key else "",
+            "cockpit_version": cockpit.version(run, steps, attempts), "poll_url": poll_url}
+
+
+@require_GET
+@requires(roles.VIEW_RUNS)
+def run_live(request, run_id):
+    """The run page's polled header; reloads the page when a step changed state since it was rendered."""
+    run = get_object_or_404(Run.objects.select_related("target"), pk=run_id)
+    context = _cockpit_context(run)
+    seen = request.GET.get("seen")
+    if seen and seen != context["cockpit_version"]:
+        return HttpResponseClientRefresh()
+    if seen and context["state"].tone != "active":
+        return HttpResponse(status=204)
+    return render(request, "runs/_cockpit.html", {"run": run} | context)
 
 
 def _step_context(request, run, key, live=False):
@@ -118,6 +149,7 @@ def _step_context(request, run, key, live=False):
     context = {
         "run": run, "def": step_def, "step": step, "attempt": attempt, "log_html": log_html,
         "can_act": request.user.has_perm(roles.perm(step_def.acts)),
+        "can_lead": request.user.has_perm(roles.perm(roles.LEAD_ACTIONS)),
         "live_version": live_version(run, step, attempt),
     }
     if live:  # the polled fragment: a constant, small number of queries
@@ -153,6 +185,7 @@ def _actions(context) -> dict:
         "sign_off": manual and step.status != StepRun.Status.SUCCEEDED,
         "table": repeatable and "rls" in step_def.key,
         "recover": step.status in (StepRun.Status.INTERRUPTED, StepRun.Status.FAILED, StepRun.Status.CANCELLED),
+        "mark_done": context["can_lead"] or not engine.mark_done_needs_lead(step_def),
     }
 
 
@@ -163,8 +196,11 @@ def step_detail(request, run_id, key):
     try:
         context = _step_context(request, run, key)
     except KeyError:
-        return HttpResponse("Unknown step", status=404)
+        raise Http404(f"There is no step “{key}” in the runbook.") from None
     context["actions"] = _actions(context)
+    context |= _cockpit_context(run, key)
+    if context["def"].file:
+        context["sql"] = sqlpreview.preview(run, context["def"].file)
     return render(request, "runs/step.html", context)
 
 
@@ -180,7 +216,7 @@ def step_live(request, run_id, key):
     try:
         context = _step_context(request, run, key, live=True)
     except KeyError:
-        return HttpResponse("Unknown step", status=404)
+        raise Http404(f"There is no step “{key}” in the runbook.") from None
     seen = request.GET.get("seen")
     if seen and seen != context["live_version"]:
         return HttpResponseClientRefresh()
@@ -198,7 +234,7 @@ def _act(request, run_id, key, action):
     try:
         RUNBOOK.step(key)
     except KeyError:
-        return HttpResponse("Unknown step", status=404)
+        raise Http404(f"There is no step “{key}” in the runbook.") from None
     try:
         message = action(run)
     except engine.StepRefused as exc:
@@ -262,6 +298,18 @@ def step_investigate(request, run_id, key):
 def checklist_tick(request, run_id, key, item):
     return _act(request, run_id, key, lambda run: engine.tick(
         run, key, item, request.user, request.POST.get("note", ""), request=request) and "Ticked.")
+
+
+@require_POST
+@requires(roles.OPERATE_RUNS)
+def run_abandon(request, run_id):
+    run = get_object_or_404(Run, pk=run_id)
+    try:
+        engine.abandon_run(run, request.user, request.POST.get("reason", ""), request=request)
+        messages.success(request, f"Run #{run.pk} abandoned: a new run can be created on {run.target.name}.")
+    except engine.StepRefused as exc:
+        messages.error(request, str(exc))
+    return redirect("runs:detail", run_id=run.pk)
 
 
 @require_POST

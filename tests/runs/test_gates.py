@@ -54,18 +54,21 @@ def test_prerequisites_block_with_a_reason(db, oncall, demo_target):
     assert any("Apply core schema changes" in r for r in reasons)
 
 
-def test_mark_done_is_not_a_way_around_a_gate(prod_run, oncall):
-    """A pending step cannot be marked done; nor can a stopped gated step while its gate is closed."""
+def test_mark_done_is_not_a_way_around_a_gate(prod_run, oncall, lead):
+    """A pending step cannot be marked done; nor can a stopped gated step while its gate is closed; a step that
+    changes the target is marked done by a lead only."""
     from controlpanel.runs.models import Attempt
 
     with pytest.raises(engine.StepRefused, match="ran and stopped"):
-        engine.mark_done(prod_run, "step1.schema", oncall, "it is fine, trust me")
+        engine.mark_done(prod_run, "step1.schema", lead, "it is fine, trust me")
     step = prod_run.steps.get(key="step1.schema")
     Attempt.objects.create(step=step, number=1, requested_by=oncall, status="failed")
     step.status = "failed"
     step.save()
-    with pytest.raises(engine.StepRefused, match="staging"):
+    with pytest.raises(engine.StepRefused, match="Only a lead"):
         engine.mark_done(prod_run, "step1.schema", oncall, "it is fine, trust me")
+    with pytest.raises(engine.StepRefused, match="staging"):
+        engine.mark_done(prod_run, "step1.schema", lead, "it is fine, trust me")
     assert prod_run.steps.get(key="step1.schema").status == "failed"
 
 
