@@ -31,18 +31,19 @@ LIMIT 50
 
 
 # The sessions the migration's backend is blocked by, while it waits for a lock (not while it sleeps between
-# two attempts of a retry loop: then nothing blocks it, and the retry notices tell the story).
+# two attempts of a retry loop: then nothing blocks it, and the retry notices tell the story). Found through
+# pg_locks like the waiters above: another role's state and query may be hidden.
 MIGRATION_WAIT_SQL = """
 SELECT b.pid,
        b.application_name,
-       b.state,
-       left(b.query, 200) AS query,
+       coalesce(b.state, 'state hidden'),
+       CASE WHEN b.query = '<insufficient privilege>' OR b.query IS NULL THEN NULL ELSE left(b.query, 200) END,
        extract(epoch FROM now() - b.xact_start) AS transaction_seconds,
-       extract(epoch FROM now() - m.query_start) AS statement_seconds
-FROM pg_stat_activity m
-CROSS JOIN LATERAL unnest(pg_blocking_pids(m.pid)) AS blocker(pid)
+       extract(epoch FROM now() - coalesce(w.waitstart, now())) AS waiting_seconds
+FROM pg_locks w
+CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS blocker(pid)
 JOIN pg_stat_activity b ON b.pid = blocker.pid
-WHERE m.pid = %s AND m.wait_event_type = 'Lock'
+WHERE w.pid = %s AND NOT w.granted
 ORDER BY b.xact_start NULLS LAST
 LIMIT 10
 """
@@ -76,9 +77,10 @@ def sample_locks(conn, migration_pid: int | None) -> dict:
             for locktype, mode, granted, relname in conn.execute(HELD_SQL, (migration_pid,)).fetchall()
         ]
         waits_on = [
-            {"pid": pid, "application": app or "", "state": state, "query": query,
-             "transaction_seconds": _seconds(xact), "statement_seconds": _seconds(stmt)}
-            for pid, app, state, query, xact, stmt in conn.execute(MIGRATION_WAIT_SQL, (migration_pid,)).fetchall()
+            {"pid": pid, "application": app or "", "state": state,
+             "query": query if query is not None else QUERY_HIDDEN,
+             "transaction_seconds": _seconds(xact), "waiting_seconds": _seconds(waited)}
+            for pid, app, state, query, xact, waited in conn.execute(MIGRATION_WAIT_SQL, (migration_pid,)).fetchall()
         ]
     return {
         "waiting": waiting,
@@ -135,7 +137,7 @@ class LockSummary:
             WAIT_EPISODE_GAP_SECONDS
         if sample.get("migration_waits_on"):
             if not ongoing:
-                began = min(max(w["statement_seconds"] for w in sample["migration_waits_on"]), 1.0)
+                began = min(max(w["waiting_seconds"] for w in sample["migration_waits_on"]), 1.0)
                 episode = self.episode = {"statement": statement, "first": now - began}
             episode.update(last=now, blockers=sample["migration_waits_on"])
             sample["migration_wait_seconds"] = round(now - episode["first"], 1)

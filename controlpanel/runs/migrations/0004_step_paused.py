@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('runs', '0002_stepcommand_passed_variables'),
+        ('runs', '0003_alter_gateoverride_gate'),
     ]
 
     operations = [
