@@ -1,6 +1,6 @@
 from django.contrib.auth.decorators import login_not_required
 from django.http import JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from .health import service_status
@@ -17,4 +17,10 @@ def health(request):
 def home(request):
     from controlpanel.core.home import home_context
 
+    from . import roles
+
+    # Support's whole job is the lookup: their home opens on it.
+    if request.user.has_perm(roles.perm(roles.LOOKUP_MEMBERSHIPS)) and \
+            not request.user.has_perm(roles.perm(roles.VIEW_RUNS)):
+        return redirect("support:lookup")
     return render(request, "core/home.html", home_context(request))

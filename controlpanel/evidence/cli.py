@@ -2,6 +2,7 @@
 
 import json
 
+from .pending import pending
 from .reconcile import size_growth
 from .scorecard import build_scorecard, evidence_context, size_budget_percent, validation_categories
 
@@ -19,6 +20,7 @@ def report(run) -> dict:
         "target": run.target.name,
         "status": run.status,
         "scorecard": build_scorecard(run, ctx),
+        "evidence_pending": pending(run),
         "reconciliation": ctx["reconciliation"],
         "validation": validation_categories(run),
         "growth": size_growth(before.data, after.data, size_budget_percent()) if before and after else None,
@@ -40,5 +42,6 @@ def handle(command, options) -> int:
             if line["section"] != section:
                 section = line["section"]
                 command.stdout.write(f"  {section}")
-            command.stdout.write(f"    [{line['status']:<12}] {line['criterion']}")
+            status = f"collecting since {line['pending']['since']:%H:%M:%S}" if line["pending"] else line["status"]
+            command.stdout.write(f"    [{status:<12}] {line['criterion']}")
     return 1 if any(line["status"] == "not_met" for line in data["scorecard"]) else 0

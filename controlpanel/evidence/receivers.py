@@ -26,8 +26,10 @@ def on_attempt_finished(sender, attempt, **kwargs):
     if label == Snapshot.Label.AFTER:
         # Nothing after Step 5's database validation changes the target: snapshot and evidence in a task,
         # so the worker (and the migration lock) is free for the next step at once.
+        from . import pending
         from .tasks import after_snapshot_and_evidence_task
 
+        pending.mark(attempt, pending.QUEUED)
         transaction.on_commit(lambda: after_snapshot_and_evidence_task.delay(attempt.pk))
         return
     snapshot_now(attempt, label)

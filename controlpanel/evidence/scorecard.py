@@ -213,12 +213,16 @@ def evidence_context(run) -> dict:
 
 def build_scorecard(run, ctx: dict | None = None) -> list[dict]:
     """One line per Success Criterion of the runbook (see module docstring)."""
+    from .pending import pending
+
     ctx = ctx or evidence_context(run)
     url = reverse("evidence:run", args=[run.pk])
+    on_its_way = pending(run)  # queued evidence is "being collected since …", not "not measured"
     lines = []
     for criterion in CRITERIA:
         status, evidence = _manual(run, criterion) if criterion.manual else _evaluate(run, criterion, ctx)
         lines.append({"key": criterion.key, "section": criterion.section, "criterion": criterion.text,
                       "manual": criterion.manual, "status": status,
+                      "pending": on_its_way if status == NOT_MEASURED and not criterion.manual else None,
                       "evidence": evidence | {"url": f"{url}#{criterion.key}"}})
     return lines

@@ -17,9 +17,17 @@ def after_snapshot_and_evidence_task(attempt_id: int) -> dict:
     """After step5.database succeeded: the 'after' snapshot, then the evidence collection."""
     from controlpanel.runs.models import Attempt
 
+    from . import pending
     from .models import Snapshot
     from .receivers import snapshot_now
 
     attempt = Attempt.objects.select_related("step__run__target").get(pk=attempt_id)
-    snapshot_now(attempt, Snapshot.Label.AFTER)
-    return collect_evidence_task(attempt.step.run_id)
+    pending.mark(attempt, pending.COLLECTING)
+    try:
+        snapshot_now(attempt, Snapshot.Label.AFTER)
+        result = collect_evidence_task(attempt.step.run_id)
+    except Exception:
+        pending.mark(attempt, pending.FAILED)
+        raise
+    pending.mark(attempt, pending.COLLECTED)
+    return result

@@ -3,7 +3,7 @@
 from django.db import transaction
 from django.utils import timezone
 
-from controlpanel.core import audit, roles
+from controlpanel.core import audit, notify, roles
 from controlpanel.runs.errors import StepRefused
 from controlpanel.runs.models import Run
 
@@ -66,6 +66,12 @@ def request_approval(run: Run, action: str, user, note: str = "", request=None) 
                                            checksums=run.checksums)
         audit.record("approval.request", user=user, request=request, obj=approval, run=run.pk, kind=action,
                      checksums=run.checksum_digest, note=note)
+    # The leads learn of it without watching the page (their home page lists it too).
+    notify.notify(f"[{run.target.environment}] Approval requested: {approval.get_action_display()} on "
+                  f"{run.target.name}",
+                  f"{user.get_username()} asks a lead to approve “{approval.get_action_display()}” for run {run.pk} on "
+                  f"{run.target.name} (bundle {run.checksum_digest}).\n\nNote: {note or '(none)'}",
+                  run=run.pk, approval=approval.pk, action=action, target=run.target.name)
     return approval
 
 

@@ -27,6 +27,15 @@ def approvals_panel(request, run):
     }
 
 
+def approvals_inbox(request):
+    """A lead's home page: every approval request waiting for a decision, oldest first."""
+    if not request.user.has_perm(roles.perm(roles.LEAD_ACTIONS)):
+        return None
+    waiting = (Approval.objects.filter(decision=Approval.Decision.PENDING).select_related("run__target", "requested_by")
+               .order_by("requested_at"))
+    return "leads/_approvals_inbox.html", {"waiting": list(waiting[:50]), "user_id": request.user.pk}
+
+
 def escalation_panel(request, run):
     """A failed or interrupted step shows whom to call for its area and the next escalation level."""
     if not request.user.has_perm(roles.perm(roles.VIEW_RUNS)):

@@ -127,6 +127,22 @@ def chronology(run: Run, rows: list[dict] | None = None) -> list[dict]:
     return entries
 
 
+# Durations further apart than this factor (and a few seconds) are a difference worth a lead's eye.
+TIME_DIFFERENCE_FACTOR = 2.0
+
+
+def _status(row) -> str | None:
+    return row["step"].status if row else None
+
+
+def _times_differ(ra, rb) -> bool:
+    sa, sb = (ra or {}).get("seconds"), (rb or {}).get("seconds")
+    if sa is None or sb is None:
+        return False
+    low, high = sorted((sa, sb))
+    return high - low > 2 and high > TIME_DIFFERENCE_FACTOR * max(low, 0.1)
+
+
 def compare(a: Run, b: Run) -> dict:
     """Two runs side by side (e.g. staging and production of the same checksums)."""
     from . import scorecards
@@ -144,6 +160,8 @@ def compare(a: Run, b: Run) -> dict:
             "def": step_def, "a": ra, "b": rb,
             "figures": [(label, fig_a.get(label, ""), fig_b.get(label, "")) for label in dict.fromkeys(
                 [*fig_a, *fig_b])],
+            "status_differs": _status(ra) != _status(rb),
+            "time_differs": _times_differ(ra, rb),
         })
     card_a = scorecards.scorecard_lines(a)
     card_b = scorecards.scorecard_lines(b)
@@ -152,6 +170,8 @@ def compare(a: Run, b: Run) -> dict:
         by_a = {line["title"]: line for line in card_a or []}
         by_b = {line["title"]: line for line in card_b or []}
         for title in dict.fromkeys([*by_a, *by_b]):
-            findings.append({"title": title, "a": by_a.get(title), "b": by_b.get(title)})
+            line_a, line_b = by_a.get(title), by_b.get(title)
+            findings.append({"title": title, "a": line_a, "b": line_b,
+                             "differs": (line_a or {}).get("status") != (line_b or {}).get("status")})
     return {"a": a, "b": b, "same_checksums": a.checksums == b.checksums, "steps": steps, "findings": findings,
             "scorecard_available": card_a is not None or card_b is not None}

@@ -18,7 +18,7 @@ from controlpanel.core.models import AuditEvent
 from controlpanel.runs.engine import StepRefused
 from controlpanel.runs.models import Run, StepRun
 
-from . import approvals, escalation, reports, summaries, timeline
+from . import approvals, escalation, gantt, reports, summaries, timeline
 from .forms import AuditFilter, DecisionForm, EscalateForm, HistoryFilter
 from .models import Approval
 
@@ -72,7 +72,7 @@ def run_timeline(request, run_id):
     run = get_object_or_404(Run.objects.select_related("target", "created_by"), pk=run_id)
     rows = timeline.step_rows(run)
     context = {
-        "run": run, "rows": rows, "chronology": timeline.chronology(run, rows),
+        "run": run, "rows": rows, "chronology": timeline.chronology(run, rows), "gantt": gantt.gantt_svg(rows),
         "evidence_url": timeline.evidence_url(run),
         "approvals": Approval.objects.filter(run=run).select_related("requested_by", "approved_by"),
         "escalations": run.escalations.select_related("asked_by"),
@@ -85,10 +85,28 @@ def compare(request):
     runs = Run.objects.select_related("target", "created_by")
     context = {"recent": runs.order_by("-created_at")[:50], "a_id": request.GET.get("a", ""),
                "b_id": request.GET.get("b", "")}
-    a_id, b_id = context["a_id"], context["b_id"]
-    if a_id.isdigit() and b_id.isdigit():
-        context["comparison"] = timeline.compare(get_object_or_404(runs, pk=a_id), get_object_or_404(runs, pk=b_id))
+    a_id, b_id = context["a_id"].strip(), context["b_id"].strip()
+    if not (a_id or b_id):
+        return render(request, "leads/compare.html", context)
+    problems = comparison_problems(runs, a_id, b_id)
+    if problems:  # the form again, saying what is wrong with the pair (no bare 404, no silent ignore)
+        return render(request, "leads/compare.html", context | {"problems": problems}, status=400)
+    context["comparison"] = timeline.compare(runs.get(pk=a_id), runs.get(pk=b_id))
     return render(request, "leads/compare.html", context)
+
+
+def comparison_problems(runs, a_id: str, b_id: str) -> list[str]:
+    problems = []
+    for label, value in (("A", a_id), ("B", b_id)):
+        if not value:
+            problems.append(f"Choose run {label}.")
+        elif not value.isdigit():
+            problems.append(f"Run {label} must be a run number: “{value[:40]}” is not.")
+        elif not runs.filter(pk=value).exists():
+            problems.append(f"There is no run #{value} (run {label}).")
+    if not problems and int(a_id) == int(b_id):
+        problems.append(f"A and B are the same run (#{a_id}): choose two different runs to compare.")
+    return problems
 
 
 EXPORTS = {

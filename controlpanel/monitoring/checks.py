@@ -91,10 +91,14 @@ def pre_migration_bytes(target, before=None) -> int | None:
 
 
 def run_for(target):
-    """The run a check belongs to: the target's latest run that is open or completed, if any."""
-    from controlpanel.runs.models import Run
+    """The run a check belongs to: the one executing a step on the target now, else the open one, else the latest
+    completed (a check taken during a run's Step 5 is that run's evidence, whatever was created since)."""
+    from controlpanel.runs.models import Run, StepRun
 
-    return target.runs.filter(status__in=[Run.Status.OPEN, Run.Status.COMPLETED]).order_by("-created_at").first()
+    runs = target.runs.order_by("-created_at")
+    return (runs.filter(steps__status__in=StepRun.ACTIVE).first()
+            or runs.filter(status=Run.Status.OPEN).first()
+            or runs.filter(status=Run.Status.COMPLETED).first())
 
 
 def collect(target) -> dict:

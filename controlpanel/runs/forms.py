@@ -1,16 +1,16 @@
 from django import forms
 
-from controlpanel.targets.models import Target
+from controlpanel.targets.fields import TargetChoiceField
 
 from .models import GateOverride
 
 
 class NewRunForm(forms.Form):
-    target = forms.ModelChoiceField(queryset=Target.objects.all())
+    target = TargetChoiceField()
     window_start = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
-                                       label="Maintenance window start (UTC)")
+                                       label="Maintenance window start (your time zone)")
     window_end = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
-                                     label="Maintenance window end (UTC)")
+                                     label="Maintenance window end (your time zone)")
 
     def clean(self):
         data = super().clean()

@@ -1,12 +1,12 @@
 from django import forms
 
-from controlpanel.targets.models import Target
+from controlpanel.targets.fields import TargetChoiceField
 
 from .models import LookupResult
 
 
 class LookupForm(forms.Form):
-    target = forms.ModelChoiceField(queryset=Target.objects.all(), empty_label=None)
+    target = TargetChoiceField(empty_label=None)
     kind = forms.ChoiceField(choices=LookupResult.Kind.choices, initial=LookupResult.Kind.PERSON,
                              label="Look up", widget=forms.RadioSelect)
     query = forms.CharField(required=False, max_length=320, label="Email, user id, organization slug or name")

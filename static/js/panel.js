@@ -7,3 +7,10 @@ document.addEventListener("DOMContentLoaded", () => {
   const message = document.querySelector(".messages");
   if (message) message.focus();
 });
+// Times are shown in the viewer's zone (named): tell the server which one, once.
+(function () {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (zone && !document.cookie.split("; ").includes("tz=" + zone)) {
+    document.cookie = "tz=" + zone + "; path=/; max-age=31536000; samesite=lax";
+  }
+})();

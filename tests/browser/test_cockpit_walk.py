@@ -87,6 +87,8 @@ def test_keyboard_only_next_flow_through_the_whole_runbook(transactional_db, liv
         if step.file:
             assert page.is_visible("#sql-preview") and page.is_visible("#lint-findings")
         finish_by_keyboard(page, step, demo_target.name)
+        if step.kind == Kind.QUERY_REPORT:  # results as tables, not only log lines
+            assert page.is_visible(f'#query-results table[data-query="{step.queries[0][0]}"] td')
         page.screenshot(path=str(artifacts_dir / f"walk-{index:02d}-{step.key}.png"), full_page=True)
         if index < len(steps):
             assert steps[index].title in page.inner_text("#next-step")  # "Next step →" appears after success

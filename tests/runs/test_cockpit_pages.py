@@ -73,3 +73,17 @@ def test_a_stale_header_reloads_the_page_and_an_unchanged_idle_one_answers_no_co
     fake_attempts(run, oncall, RUNBOOK.main_steps()[:1])
     response = client.get(f"/runs/{run.pk}/live/?seen={seen}")
     assert response.headers.get("HX-Refresh") == "true"
+
+
+def test_the_500_page_is_inside_the_layout_without_a_request_context():
+    from django.template.loader import render_to_string
+
+    html = render_to_string("500.html")
+    assert "Something went wrong (500)" in html and 'href="/"' in html and "Migration Control Panel" in html
+
+
+@pytest.mark.django_db
+def test_support_home_opens_on_the_lookup(client, support):
+    client.force_login(support)
+    response = client.get("/")
+    assert response.status_code == 302 and response.url == "/support/"

@@ -39,6 +39,13 @@ def test_cli_runs_the_whole_runbook_and_reports_json(transactional_db, oncall, d
     call_command("runbook", "status", str(run.pk), "--json", stdout=status_out)
     assert json.loads(status_out.getvalue())["status"] == "completed"
 
+    # --wait returned once the evidence collected after Step 5 was in: the report right after is final.
+    report_out = StringIO()
+    call_command("runbook", "report", str(run.pk), "--json", stdout=report_out)
+    report = json.loads(report_out.getvalue())
+    assert report["evidence_pending"] is None and not any(line["pending"] for line in report["scorecard"])
+    assert all(report["reports"][kind] is not None for kind in ("rls_audit", "probes", "sla", "indexes"))
+
 
 def test_cli_through_stops_after_the_named_step(transactional_db, oncall, demo_target):
     out = StringIO()

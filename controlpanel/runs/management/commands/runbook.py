@@ -28,6 +28,8 @@ class Command(BaseCommand):
         start.add_argument("--sign-off-as", dest="sign_off_as", help="username recorded for manual ticks (not prod)")
         start.add_argument("--as", dest="as_user", help="operator username (default: the sign-off user)")
         start.add_argument("--wait", action="store_true", help="drive the run here and wait for the result")
+        start.add_argument("--evidence-timeout", type=float, default=900,
+                           help="with --wait: seconds to wait for the evidence collected after Step 5")
         start.add_argument("--json", action="store_true")
         status = sub.add_parser("status", help="a run's status")
         status.add_argument("run", type=int)
@@ -105,9 +107,19 @@ class Command(BaseCommand):
             from controlpanel.runs.tasks import drive_run
 
             drive_run.delay(run.pk, through, signer.pk if signer else None)
+        still_pending = None
+        if options["wait"]:
+            from controlpanel.evidence.pending import wait_until_collected
+
+            # "completed" is not the end for a script reading the report next: the evidence is collected by the
+            # default worker after Step 5. Wait for it, or say what is still pending and exit non-zero.
+            still_pending = wait_until_collected(run, timeout=options["evidence_timeout"])
+            if still_pending:
+                self.stderr.write(f"evidence still pending: {still_pending['state']} since "
+                                  f"{still_pending['since']:%Y-%m-%d %H:%M:%S} UTC (is the default worker running?)")
         run.refresh_from_db()
         self.print_status(run, options["json"])
-        if options["wait"] and not _reached(run, through):
+        if options["wait"] and (not _reached(run, through) or still_pending):
             sys.exit(1)
 
     def do_status(self, options):
