@@ -35,20 +35,23 @@ def gantt_svg(rows: list[dict], now=None) -> str:
     labels = format_html_join("", '<text x="{}" y="{}" class="g-label">{}</text>',
                               ((LABEL - 6, AXIS + ROW * i + 13, b) for i, b in
                                enumerate(_titles(bars, keys))))
-    shapes = format_html_join("", '<rect x="{:.1f}" y="{}" width="{:.1f}" height="{}" fill="{}"><title>{}</title>'
-                                  '</rect>',
-                              ((x(s), AXIS + ROW * keys.index(row["def"].key) + 3, max(x(e) - x(s), 2), ROW - 6,
+    shapes = format_html_join("", '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{}</title></rect>',
+                              ((_n(x(s)), AXIS + ROW * keys.index(row["def"].key) + 3, _n(max(x(e) - x(s), 2)), ROW - 6,
                                 COLOURS.get(attempt.status if attempt else row["step"].status, "#5a5a60"),
                                 _tooltip(row, attempt, s, e)) for row, attempt, s, e in bars))
-    ticks = format_html_join("", '<line x1="{0:.1f}" x2="{0:.1f}" y1="{1}" y2="{2}" class="g-grid"/>'
-                                 '<text x="{0:.1f}" y="14" class="g-tick">{3}</text>',
-                             ((LABEL + f * (WIDTH - LABEL - 10), AXIS - 4, height, _offset(f * span))
+    ticks = format_html_join("", '<line x1="{0}" x2="{0}" y1="{1}" y2="{2}" class="g-grid"/>'
+                                 '<text x="{0}" y="14" class="g-tick">{3}</text>',
+                             ((_n(LABEL + f * (WIDTH - LABEL - 10)), AXIS - 4, height, _offset(f * span))
                               for f in (0, 0.25, 0.5, 0.75, 1)))
     return format_html(
         '<svg class="gantt" viewBox="0 0 {} {}" role="img" aria-labelledby="gantt-title gantt-desc">'
         '<title id="gantt-title">Timeline of the run</title><desc id="gantt-desc">One bar per attempt from its start '
         'to its end, {} to {} UTC; the table below has the same figures.</desc>{}{}{}</svg>',
         WIDTH, height, f"{start:%H:%M:%S}", f"{start:%H:%M:%S} + {_offset(span)}", ticks, labels, shapes)
+
+
+def _n(value: float) -> str:
+    return f"{value:.1f}"  # format_html escapes its arguments to strings first: format numbers before
 
 
 def _titles(bars, keys):
