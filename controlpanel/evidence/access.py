@@ -597,6 +597,9 @@ def measure_access(conn, subjects: list[Subject] | None = None) -> AccessMap:
         with rolled_back(conn):
             conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(
                 sql.Literal(f"{int(_setting('ACCESS_PROBE_TIMEOUT_MS', 15000))}ms")))
+            # Thousands of small probes: compiling each with JIT costs more than running it (0.8 s of 1.1 s
+            # measured on a 180,000-row per-row policy).
+            conn.execute("SET LOCAL jit = off")
             relations = exposed_relations(conn, schemas)
             out.relations = [_relation_record(r) for r in relations]
             out.subjects = list(subjects) if subjects is not None else choose_subjects(conn, relations)
