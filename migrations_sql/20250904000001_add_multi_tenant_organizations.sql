@@ -1,16 +1,39 @@
 -- 20250904000001_add_multi_tenant_organizations.sql
--- What: organizations, organization_memberships, nullable organization_id on every tenant table
---   (profiles, audit_reports, automation_jobs, generated_automations, and waitlist when present) with
---   NOT VALID foreign keys, the trigger that fills organization_id for rows written by single-tenant code,
---   membership helpers (SECURITY DEFINER, empty search_path), the Workers functions, the
---   organization_stats view (security_invoker), explicit grants, the default organization and the
---   migration_progress table. No data is backfilled here (see ...000003).
--- Locks: one short transaction. ADD COLUMN without default (catalog only, no rewrite), NOT VALID foreign
---   keys and CREATE TRIGGER take brief ACCESS EXCLUSIVE / SHARE ROW EXCLUSIVE locks on the tenant tables;
---   lock_timeout makes the file fail fast (and roll back entirely) instead of queueing writers behind it.
+-- What: organizations, organization_memberships, a nullable organization_id on every tenant table
+--   (profiles, audit_reports, automation_jobs, generated_automations, and waitlist when present), the
+--   triggers that give rows written by single-tenant code an organization, membership helpers (SECURITY
+--   DEFINER, empty search_path), the Workers functions, the organization_stats view (security_invoker),
+--   explicit grants, the "Unassigned legacy rows" organization and the migration_progress table. No data is
+--   backfilled here and no personal organization is created for existing users (see ...000003).
+-- Design: access is preserved by giving EVERY USER A PERSONAL ORGANIZATION (organizations.is_default = true)
+--   whose id IS THE USER'S OWN ID, with the user as its only active admin. "The default organization" is
+--   therefore per user, never a shared row; sharing is an explicit act after the migration (inviting
+--   people into an organization). Why the id: the owner link is unique by construction, lazy creation is a
+--   plain ON CONFLICT (id) DO NOTHING, and the backfill maps a row to its organization with no lookup at
+--   all (organization_id = user_id). Rows no user could read before (user_id NULL) go to the member-less
+--   organization with slug 'unassigned-legacy-rows', so they stay unreadable by every user.
+--   New sign-ups through the old code path get their personal organization WITHOUT any trigger on
+--   auth.users (on Supabase it belongs to supabase_auth_admin: the migration role could create such a
+--   trigger but not drop it, and the rollback would fail): an AFTER INSERT trigger on public.profiles
+--   (Supabase installations create profiles on sign-up) and the BEFORE INSERT/UPDATE trigger on every
+--   tenant table create the writer's personal organization lazily when it does not exist yet.
+--   Functions only use the contract's columns (DESIGN.md); optional columns of automation_jobs are used by
+--   create_organization_automation_job only when the installation has them, and listings return the job
+--   row as jsonb. A trigger named zz_mt_<table>_backfill_keeps_row (last BEFORE UPDATE trigger by name)
+--   restores every other column of a row the backfill touches, so that handle_updated_at() and any other
+--   row trigger of the installation leave pre-existing columns (updated_at included) exactly as they were,
+--   without superuser (session_replication_role) and without DDL per batch.
+-- Privileges: everything here is owned by the role running it and can be dropped by it: ownership of the
+--   public tenant tables (ALTER TABLE, CREATE TRIGGER on them), CREATE on schema public, REFERENCES on
+--   auth.users (memberships and organizations reference it). Nothing is created on auth.users.
+-- Locks: one short transaction. ADD COLUMN without default (catalog only, no rewrite) and CREATE TRIGGER
+--   take brief ACCESS EXCLUSIVE / SHARE ROW EXCLUSIVE locks on the tenant tables, all taken up front with
+--   short retried attempts. The foreign keys of organization_id are added by ...000003 after the backfill
+--   (NOT VALID, then validated), so that the backfill does not pay a foreign-key check per row.
 --   No index is built on a large table here (they are built CONCURRENTLY in ...000003).
--- Idempotent: every statement is IF NOT EXISTS / OR REPLACE / guarded by a catalog check, so the file
---   can be re-run after a failure or after success; being one transaction, a failed run leaves nothing.
+-- Idempotent: every statement is IF NOT EXISTS / OR REPLACE / ON CONFLICT / guarded by a catalog check, so
+--   the file can be re-run after a failure or after success; being one transaction, a failed run leaves
+--   nothing.
 
 SET lock_timeout = '3s';
 -- Catalog-only statements on the tenant tables (no scans, no rewrites): must be quick.
@@ -35,6 +58,7 @@ BEGIN
         attempt := attempt + 1;
         BEGIN
             PERFORM set_config('lock_timeout', '500ms', true);
+            -- New foreign keys to auth.users (memberships, organizations.created_by) need this mode.
             EXECUTE 'LOCK TABLE auth.users IN SHARE ROW EXCLUSIVE MODE';
             EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE';
             EXIT;
@@ -58,6 +82,7 @@ CREATE TABLE IF NOT EXISTS public.organizations (
     name text NOT NULL,
     plan text NOT NULL DEFAULT 'free',
     settings jsonb NOT NULL DEFAULT '{}'::jsonb,
+    -- true for a user's personal organization (their default): its id is the user's id.
     is_default boolean NOT NULL DEFAULT false,
     created_by uuid REFERENCES auth.users (id) ON DELETE SET NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
@@ -65,11 +90,9 @@ CREATE TABLE IF NOT EXISTS public.organizations (
     CONSTRAINT organizations_slug_key UNIQUE (slug),
     CONSTRAINT organizations_slug_format CHECK (slug ~ '^[a-z0-9][a-z0-9-]{0,62}$'),
     CONSTRAINT organizations_name_not_blank CHECK (length(btrim(name)) > 0),
-    CONSTRAINT organizations_plan_check CHECK (plan IN ('free', 'pro', 'enterprise'))
+    CONSTRAINT organizations_plan_check CHECK (plan IN ('free', 'pro', 'enterprise')),
+    CONSTRAINT organizations_personal_is_owners CHECK (NOT is_default OR created_by IS NULL OR created_by = id)
 );
--- At most one default organization.
-CREATE UNIQUE INDEX IF NOT EXISTS organizations_one_default_idx ON public.organizations (is_default)
-    WHERE is_default;
 
 CREATE TABLE IF NOT EXISTS public.organization_memberships (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -130,65 +153,57 @@ DO $$
 BEGIN
     IF to_regclass('public.waitlist') IS NOT NULL THEN
         ALTER TABLE public.waitlist ADD COLUMN IF NOT EXISTS organization_id uuid;
-    END IF;
-END
-$$;
-
--- Foreign keys NOT VALID: enforced for new rows at once, existing rows validated in ...000003.
-DO $$
-DECLARE
-    t text;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['profiles', 'audit_reports', 'automation_jobs', 'generated_automations', 'waitlist']
-    LOOP
-        CONTINUE WHEN to_regclass(format('public.%I', t)) IS NULL;
-        IF NOT EXISTS (SELECT 1 FROM pg_constraint
-                       WHERE conrelid = format('public.%I', t)::regclass
-                         AND conname = t || '_organization_id_fkey') THEN
-            EXECUTE format('ALTER TABLE public.%I ADD CONSTRAINT %I FOREIGN KEY (organization_id) '
-                           'REFERENCES public.organizations (id) NOT VALID', t, t || '_organization_id_fkey');
-        END IF;
-    END LOOP;
-END
-$$;
-
--- The optional waitlist is small: its index is built here, guarded.
-DO $$
-BEGIN
-    IF to_regclass('public.waitlist') IS NOT NULL THEN
+        -- The optional waitlist is small: its index is built here.
         CREATE INDEX IF NOT EXISTS idx_waitlist_organization_id ON public.waitlist (organization_id);
     END IF;
 END
 $$;
 
--- ---------------------------------------------------------------------------------------------------
--- The default organization
--- ---------------------------------------------------------------------------------------------------
+-- The home of rows that no user could read before the migration (no user_id): no members, ever.
 INSERT INTO public.organizations (slug, name, plan, settings, is_default)
-VALUES ('default', 'Default Organization', 'enterprise',
-        '{"created_by_migration": "20250904000001"}'::jsonb, true)
-ON CONFLICT DO NOTHING;
+VALUES ('unassigned-legacy-rows', 'Unassigned legacy rows', 'free',
+        '{"created_by_migration": "20250904000001", "purpose": "rows without a user: readable by no user"}'::jsonb,
+        false)
+ON CONFLICT (slug) DO NOTHING;
 
 -- ---------------------------------------------------------------------------------------------------
 -- Helper functions. SECURITY DEFINER with an empty search_path: they read organization_memberships
 -- without going through its RLS (no policy recursion) and cannot be hijacked through search_path.
 -- Policies call them once per statement as  organization_id = ANY (ARRAY(SELECT ...)).
 -- ---------------------------------------------------------------------------------------------------
-CREATE OR REPLACE FUNCTION public.default_organization_id() RETURNS uuid
+-- The function of an earlier version of this bundle had no argument: replace it, not overload it.
+DROP FUNCTION IF EXISTS public.default_organization_id();
+
+-- A user's default organization = their personal one (the caller's when no user is given).
+CREATE OR REPLACE FUNCTION public.default_organization_id(p_user_id uuid DEFAULT NULL) RETURNS uuid
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
-    SELECT o.id FROM public.organizations o WHERE o.is_default ORDER BY o.created_at LIMIT 1
+    SELECT o.id FROM public.organizations o
+    WHERE o.id = coalesce(p_user_id, (SELECT auth.uid())) AND o.is_default
 $$;
 
+CREATE OR REPLACE FUNCTION public.unassigned_organization_id() RETURNS uuid
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
+    SELECT o.id FROM public.organizations o WHERE o.slug = 'unassigned-legacy-rows'
+$$;
+
+-- The caller's organizations: their active memberships, and always their personal organization (its id is
+-- theirs). Listing the personal one without looking it up matters on a new user's first write: the BEFORE
+-- trigger creates the organization in that very statement, and a STABLE helper reads with the statement's
+-- snapshot, so it could not see the new membership (INSERT ... RETURNING would fail its SELECT policy).
 CREATE OR REPLACE FUNCTION public.user_organization_ids() RETURNS SETOF uuid
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
     SELECT m.organization_id FROM public.organization_memberships m
     WHERE m.user_id = (SELECT auth.uid()) AND m.status = 'active'
+    UNION ALL
+    SELECT (SELECT auth.uid()) WHERE (SELECT auth.uid()) IS NOT NULL
 $$;
 
 CREATE OR REPLACE FUNCTION public.user_writable_organization_ids() RETURNS SETOF uuid
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
     SELECT m.organization_id FROM public.organization_memberships m
     WHERE m.user_id = (SELECT auth.uid()) AND m.status = 'active' AND m.role IN ('admin', 'member')
+    UNION ALL
+    SELECT (SELECT auth.uid()) WHERE (SELECT auth.uid()) IS NOT NULL
 $$;
 
 CREATE OR REPLACE FUNCTION public.user_admin_organization_ids() RETURNS SETOF uuid
@@ -214,9 +229,31 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
                      AND m.status = 'active' AND m.role = 'admin')
 $$;
 
--- Backwards compatibility: rows written by single-tenant code (no organization_id) get the writer's
--- organization (first active admin/member membership, else any active one, else the default org);
--- generated_automations follow their job. Runs only WHEN (NEW.organization_id IS NULL).
+-- The personal organization of a user, created (with the user as its active admin) if it does not exist.
+-- A user who later left their personal organization is not added back: it is only created once.
+CREATE OR REPLACE FUNCTION public.ensure_personal_organization(p_user_id uuid) RETURNS uuid
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = '' AS $$
+BEGIN
+    IF p_user_id IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM public.organizations o WHERE o.id = p_user_id) THEN
+        INSERT INTO public.organizations (id, slug, name, is_default, created_by, settings)
+        VALUES (p_user_id, 'personal-' || replace(p_user_id::text, '-', ''), 'Personal', true, p_user_id,
+                '{"personal": true}'::jsonb)
+        ON CONFLICT (id) DO NOTHING;
+        INSERT INTO public.organization_memberships (organization_id, user_id, role, status, accepted_at)
+        VALUES (p_user_id, p_user_id, 'admin', 'active', now())
+        ON CONFLICT (organization_id, user_id) DO NOTHING;
+    END IF;
+    RETURN p_user_id;
+END
+$$;
+
+-- Backwards compatibility: a row written by single-tenant code (no organization_id) goes to its user's
+-- personal organization (created on the fly for a new user), a row without a user to the unassigned one;
+-- generated_automations follow their job. Runs only WHEN (NEW.organization_id IS NULL). Reads the row
+-- as jsonb so that it needs no column beyond the contract's (id, user_id, job_id).
 CREATE OR REPLACE FUNCTION public.set_organization_id_from_user() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $$
 DECLARE
@@ -228,58 +265,80 @@ BEGIN
         RETURN NEW;
     END IF;
     IF TG_TABLE_NAME = 'generated_automations' THEN
-        SELECT j.organization_id INTO v_org FROM public.automation_jobs j WHERE j.id = (v_row ->> 'job_id')::uuid;
+        SELECT j.organization_id, j.user_id INTO v_org, v_user
+        FROM public.automation_jobs j WHERE j.id = (v_row ->> 'job_id')::uuid;
     ELSE
-        v_user := CASE WHEN TG_TABLE_NAME = 'profiles' THEN (v_row ->> 'id')::uuid
-                       ELSE (v_row ->> 'user_id')::uuid END;
-        IF v_user IS NOT NULL THEN
-            SELECT m.organization_id INTO v_org FROM public.organization_memberships m
-            WHERE m.user_id = v_user AND m.status = 'active'
-            ORDER BY (m.role = 'guest'), m.accepted_at NULLS LAST, m.created_at
-            LIMIT 1;
-        END IF;
+        v_user := (v_row ->> CASE WHEN TG_TABLE_NAME = 'profiles' THEN 'id' ELSE 'user_id' END)::uuid;
     END IF;
-    NEW.organization_id := coalesce(v_org, public.default_organization_id());
+    IF v_org IS NULL AND v_user IS NOT NULL THEN
+        v_org := public.ensure_personal_organization(v_user);
+    END IF;
+    NEW.organization_id := coalesce(v_org, public.unassigned_organization_id());
     RETURN NEW;
 END
 $$;
 
--- New sign-ups (old code path) join the default organization.
-CREATE OR REPLACE FUNCTION public.handle_new_user_organization() RETURNS trigger
+-- New sign-ups (old code path): the profile Supabase creates on sign-up brings the personal organization.
+CREATE OR REPLACE FUNCTION public.handle_new_profile_organization() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $$
 BEGIN
-    INSERT INTO public.organization_memberships (organization_id, user_id, role, status, accepted_at)
-    SELECT public.default_organization_id(), NEW.id, 'member', 'active', now()
-    WHERE public.default_organization_id() IS NOT NULL
-    ON CONFLICT (organization_id, user_id) DO NOTHING;
+    PERFORM public.ensure_personal_organization(NEW.id);
+    RETURN NULL;
+END
+$$;
+
+-- The backfill (...000003, which sets mt.backfill = on in its batches) changes organization_id only: every
+-- other column keeps its value whatever the installation's BEFORE UPDATE triggers (handle_updated_at ...)
+-- did to it. Fires last (triggers fire in name order) and only on rows still without an organization.
+CREATE OR REPLACE FUNCTION public.mt_backfill_keeps_row() RETURNS trigger
+LANGUAGE plpgsql SET search_path = '' AS $$
+DECLARE
+    v_org uuid;
+BEGIN
+    IF current_setting('mt.backfill', true) = 'on' THEN
+        v_org := NEW.organization_id;
+        NEW := OLD;
+        NEW.organization_id := v_org;
+    END IF;
     RETURN NEW;
 END
 $$;
 
-CREATE OR REPLACE TRIGGER on_auth_user_created_add_membership AFTER INSERT ON auth.users
-    FOR EACH ROW EXECUTE FUNCTION public.handle_new_user_organization();
-
-CREATE OR REPLACE TRIGGER set_profiles_organization_id BEFORE INSERT OR UPDATE ON public.profiles
-    FOR EACH ROW WHEN (NEW.organization_id IS NULL) EXECUTE FUNCTION public.set_organization_id_from_user();
-CREATE OR REPLACE TRIGGER set_audit_reports_organization_id BEFORE INSERT OR UPDATE ON public.audit_reports
-    FOR EACH ROW WHEN (NEW.organization_id IS NULL) EXECUTE FUNCTION public.set_organization_id_from_user();
-CREATE OR REPLACE TRIGGER set_automation_jobs_organization_id BEFORE INSERT OR UPDATE ON public.automation_jobs
-    FOR EACH ROW WHEN (NEW.organization_id IS NULL) EXECUTE FUNCTION public.set_organization_id_from_user();
-CREATE OR REPLACE TRIGGER set_generated_automations_organization_id
-    BEFORE INSERT OR UPDATE ON public.generated_automations
-    FOR EACH ROW WHEN (NEW.organization_id IS NULL) EXECUTE FUNCTION public.set_organization_id_from_user();
+-- An earlier version of this bundle hung membership creation on auth.users; that trigger is not ours to
+-- drop on Supabase, so it is only removed where it exists (and only its owner can do it).
 DO $$
 BEGIN
-    IF to_regclass('public.waitlist') IS NOT NULL THEN
-        CREATE OR REPLACE TRIGGER set_waitlist_organization_id BEFORE INSERT OR UPDATE ON public.waitlist
-            FOR EACH ROW WHEN (NEW.organization_id IS NULL) EXECUTE FUNCTION public.set_organization_id_from_user();
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = 'auth.users'::regclass
+                 AND tgname = 'on_auth_user_created_add_membership') THEN
+        DROP TRIGGER on_auth_user_created_add_membership ON auth.users;
     END IF;
+END
+$$;
+DROP FUNCTION IF EXISTS public.handle_new_user_organization();
+
+CREATE OR REPLACE TRIGGER mt_profiles_personal_organization AFTER INSERT ON public.profiles
+    FOR EACH ROW EXECUTE FUNCTION public.handle_new_profile_organization();
+
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['profiles', 'audit_reports', 'automation_jobs', 'generated_automations', 'waitlist']
+    LOOP
+        CONTINUE WHEN to_regclass(format('public.%I', t)) IS NULL;
+        EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE INSERT OR UPDATE ON public.%I FOR EACH ROW '
+                       'WHEN (NEW.organization_id IS NULL) EXECUTE FUNCTION public.set_organization_id_from_user()',
+                       'set_' || t || '_organization_id', t);
+        EXECUTE format('CREATE OR REPLACE TRIGGER %I BEFORE UPDATE ON public.%I FOR EACH ROW '
+                       'WHEN (OLD.organization_id IS NULL AND NEW.organization_id IS NOT NULL) '
+                       'EXECUTE FUNCTION public.mt_backfill_keeps_row()', 'zz_mt_' || t || '_backfill_keeps_row', t);
+    END LOOP;
 END
 $$;
 
 -- ---------------------------------------------------------------------------------------------------
 -- Organization-aware functions for Workers (called with the service role; not exposed to anon or
--- authenticated, since they take a user id as an argument).
+-- authenticated, since they take a user id as an argument). They rely only on the contract's columns.
 -- ---------------------------------------------------------------------------------------------------
 CREATE OR REPLACE FUNCTION public.get_user_organizations(p_user_id uuid)
 RETURNS TABLE (organization_id uuid, name text, slug text, plan text, is_default boolean, role text,
@@ -304,6 +363,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
     )
 $$;
 
+-- automation_type and workflow_data are not in the contract: they are written only where the
+-- installation has them (the statement is built from the catalog at call time).
 CREATE OR REPLACE FUNCTION public.create_organization_automation_job(
     p_user_id uuid, p_organization_id uuid, p_automation_type text DEFAULT 'n8n',
     p_audit_report_id uuid DEFAULT NULL, p_workflow_data jsonb DEFAULT NULL)
@@ -311,6 +372,8 @@ RETURNS uuid
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = '' AS $$
 DECLARE
     v_id uuid;
+    v_cols text := 'user_id, organization_id, audit_report_id, status';
+    v_vals text := '$1, $2, $3, ''pending''';
 BEGIN
     IF NOT public.validate_organization_access(p_user_id, p_organization_id, 'member') THEN
         RAISE EXCEPTION 'user % may not create jobs in organization %', p_user_id, p_organization_id
@@ -322,21 +385,42 @@ BEGIN
         RAISE EXCEPTION 'audit report % does not belong to organization %', p_audit_report_id, p_organization_id
             USING ERRCODE = 'foreign_key_violation';
     END IF;
-    INSERT INTO public.automation_jobs (user_id, organization_id, audit_report_id, automation_type, workflow_data,
-                                        status)
-    VALUES (p_user_id, p_organization_id, p_audit_report_id, p_automation_type, p_workflow_data, 'pending')
-    RETURNING id INTO v_id;
+    IF p_automation_type IS NOT NULL AND EXISTS (
+        SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = 'public.automation_jobs'::regclass
+          AND a.attname = 'automation_type' AND NOT a.attisdropped) THEN
+        v_cols := v_cols || ', automation_type';
+        v_vals := v_vals || ', $4';
+    END IF;
+    IF p_workflow_data IS NOT NULL AND EXISTS (
+        SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = 'public.automation_jobs'::regclass
+          AND a.attname = 'workflow_data' AND NOT a.attisdropped) THEN
+        v_cols := v_cols || ', workflow_data';
+        v_vals := v_vals || ', $5';
+    END IF;
+    EXECUTE format('INSERT INTO public.automation_jobs (%s) VALUES (%s) RETURNING id', v_cols, v_vals)
+        INTO v_id USING p_user_id, p_organization_id, p_audit_report_id, p_automation_type, p_workflow_data;
     RETURN v_id;
+END
+$$;
+
+-- The result type changed (the job as jsonb instead of optional columns): replace an older version.
+DO $$
+BEGIN
+    IF to_regprocedure('public.get_organization_automation_jobs(uuid,text,integer,integer)') IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
+                       WHERE p.oid = to_regprocedure('public.get_organization_automation_jobs(uuid,text,integer,integer)')
+                         AND 'job' = ANY (p.proargnames)) THEN
+        DROP FUNCTION public.get_organization_automation_jobs(uuid, text, integer, integer);
+    END IF;
 END
 $$;
 
 CREATE OR REPLACE FUNCTION public.get_organization_automation_jobs(
     p_organization_id uuid, p_status text DEFAULT NULL, p_limit integer DEFAULT 50, p_offset integer DEFAULT 0)
-RETURNS TABLE (id uuid, user_id uuid, organization_id uuid, audit_report_id uuid, status text, progress integer,
-               automation_type text, error_message text, created_at timestamptz, updated_at timestamptz)
+RETURNS TABLE (id uuid, user_id uuid, organization_id uuid, audit_report_id uuid, status text,
+               created_at timestamptz, job jsonb)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
-    SELECT j.id, j.user_id, j.organization_id, j.audit_report_id, j.status, j.progress, j.automation_type,
-           j.error_message, j.created_at, j.updated_at
+    SELECT j.id, j.user_id, j.organization_id, j.audit_report_id, j.status, j.created_at, to_jsonb(j)
     FROM public.automation_jobs j
     WHERE j.organization_id = p_organization_id AND (p_status IS NULL OR j.status = p_status)
     ORDER BY j.created_at DESC
@@ -366,7 +450,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
 $$;
 
 -- For the application: create an organization and become its admin (users cannot insert memberships
--- into organizations they do not administer).
+-- into organizations they do not administer). The slugs of personal and unassigned organizations are
+-- reserved, so nobody can squat a future user's personal organization.
 CREATE OR REPLACE FUNCTION public.create_organization(p_name text, p_slug text)
 RETURNS uuid
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = '' AS $$
@@ -376,6 +461,9 @@ DECLARE
 BEGIN
     IF v_user IS NULL THEN
         RAISE EXCEPTION 'not authenticated' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF p_slug LIKE 'personal-%' OR p_slug = 'unassigned-legacy-rows' THEN
+        RAISE EXCEPTION 'slug % is reserved', p_slug USING ERRCODE = 'check_violation';
     END IF;
     INSERT INTO public.organizations (name, slug, created_by) VALUES (p_name, p_slug, v_user) RETURNING id INTO v_org;
     INSERT INTO public.organization_memberships (organization_id, user_id, role, status, accepted_at)
@@ -405,15 +493,19 @@ FROM public.organizations o;
 -- ---------------------------------------------------------------------------------------------------
 REVOKE ALL ON public.organizations, public.organization_memberships, public.organization_stats,
     public.migration_progress FROM PUBLIC, anon, authenticated, service_role;
-GRANT SELECT, INSERT, UPDATE, DELETE ON public.organizations, public.organization_memberships
-    TO authenticated, service_role;
+-- Admins rename their organization; plan, is_default and ownership are not theirs to change.
+GRANT SELECT, DELETE ON public.organizations TO authenticated;
+GRANT UPDATE (name, slug, settings) ON public.organizations TO authenticated;
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.organization_memberships TO authenticated;
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.organizations, public.organization_memberships TO service_role;
 GRANT SELECT ON public.organization_stats TO authenticated, service_role;
 GRANT SELECT ON public.migration_progress TO service_role;
 
-REVOKE ALL ON FUNCTION public.default_organization_id(), public.user_organization_ids(),
-    public.user_writable_organization_ids(), public.user_admin_organization_ids(),
+REVOKE ALL ON FUNCTION public.default_organization_id(uuid), public.unassigned_organization_id(),
+    public.user_organization_ids(), public.user_writable_organization_ids(), public.user_admin_organization_ids(),
     public.is_organization_member(uuid, uuid), public.is_organization_admin(uuid, uuid),
-    public.set_organization_id_from_user(), public.handle_new_user_organization(),
+    public.ensure_personal_organization(uuid), public.set_organization_id_from_user(),
+    public.handle_new_profile_organization(), public.mt_backfill_keeps_row(),
     public.get_user_organizations(uuid), public.validate_organization_access(uuid, uuid, text),
     public.create_organization_automation_job(uuid, uuid, text, uuid, jsonb),
     public.get_organization_automation_jobs(uuid, text, integer, integer),
@@ -422,14 +514,15 @@ REVOKE ALL ON FUNCTION public.default_organization_id(), public.user_organizatio
 -- Used by policies: the roles the policies apply to must be able to execute them.
 GRANT EXECUTE ON FUNCTION public.user_organization_ids(), public.user_writable_organization_ids(),
     public.user_admin_organization_ids(), public.is_organization_member(uuid, uuid),
-    public.is_organization_admin(uuid, uuid), public.create_organization(text, text)
+    public.is_organization_admin(uuid, uuid), public.create_organization(text, text),
+    public.default_organization_id(uuid)
     TO authenticated, service_role;
-GRANT EXECUTE ON FUNCTION public.default_organization_id() TO anon, authenticated, service_role;
+GRANT EXECUTE ON FUNCTION public.unassigned_organization_id() TO anon, authenticated, service_role;
 -- Workers (service role only).
 GRANT EXECUTE ON FUNCTION public.get_user_organizations(uuid), public.validate_organization_access(uuid, uuid, text),
     public.create_organization_automation_job(uuid, uuid, text, uuid, jsonb),
     public.get_organization_automation_jobs(uuid, text, integer, integer),
-    public.get_organization_usage_stats(uuid)
+    public.get_organization_usage_stats(uuid), public.ensure_personal_organization(uuid)
     TO service_role;
 
 COMMIT;

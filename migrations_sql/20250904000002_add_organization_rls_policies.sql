@@ -4,23 +4,30 @@
 --   flags and the options of the views over tenant tables in public.multi_tenant_saved_objects, so that
 --   rollback-multi-tenant-organizations.sql can restore them. Adds the policies of organizations and
 --   organization_memberships, and makes views over tenant tables security_invoker (no RLS bypass).
+--   Access is preserved command by command: a tenant table gets an organization policy for SELECT,
+--   INSERT, UPDATE or DELETE only where a saved pre-migration policy allowed that command to authenticated
+--   (or PUBLIC). With every user in their own personal organization (0001/0003), each user then reads and
+--   writes exactly the rows they could before: their own.
 --   Policies evaluate the tenant set once per statement:
 --     organization_id = ANY (ARRAY(SELECT public.user_organization_ids()))
 --   over SECURITY DEFINER helpers with an empty search_path (no recursion through memberships' RLS).
---   Roles: anon gets no tenant policy (sees nothing); service_role has BYPASSRLS and explicit FOR ALL
---   policies; guests read, members and admins write, admins manage memberships.
+--   Roles: anon gets no tenant policy (sees nothing; it may still join the waitlist if it could before, into
+--   the member-less unassigned organization); service_role has BYPASSRLS and explicit FOR ALL policies;
+--   guests read, members and admins write, admins manage memberships; nobody adds themselves to an
+--   organization or raises their own role.
 -- Access window: from this file until ...000003 has backfilled a row, authenticated users do not see that
---   row: its organization_id is still NULL and NULL matches no organization. Creating the default
---   memberships earlier (in ...000001) would not change this: it would only expose rows written after
---   ...000001 (which get an organization from the trigger). Widening the policies with
---   "OR organization_id IS NULL AND user_id = auth.uid()" would, but PostgreSQL 15 keeps that OR after the
---   column becomes NOT NULL, which stops every policy from using the organization indexes. So run
---   ...000003 right after this file (or both in the maintenance window); service_role (Workers) is not
---   affected (BYPASSRLS).
+--   row: its organization_id is still NULL and NULL matches no organization. Widening the policies with
+--   "OR organization_id IS NULL AND user_id = auth.uid()" would close it, but PostgreSQL 15 keeps that OR
+--   after the column becomes NOT NULL, which stops every policy from using the organization indexes. So
+--   run ...000003 right after this file (or both in the maintenance window); service_role (Workers) is not
+--   affected (BYPASSRLS). The window never shows a user a row that is not theirs.
+-- Privileges: ownership of the tenant tables (policies, RLS flags) and of the views whose options change;
+--   nothing outside schema public is touched.
 -- Locks: one short transaction; CREATE/DROP POLICY, ENABLE RLS and ALTER VIEW take brief ACCESS EXCLUSIVE
---   locks on the tenant tables (catalog only). lock_timeout makes it fail fast and roll back entirely.
--- Idempotent: the save is ON CONFLICT DO NOTHING and skips this file's own policies (prefix mt_),
---   every policy is dropped IF EXISTS before being created, in the same transaction.
+--   locks on the tenant tables (catalog only), taken up front with short retried attempts.
+-- Idempotent: the save is ON CONFLICT DO NOTHING and skips this file's own policies (prefix mt_); every
+--   policy is dropped IF EXISTS before being created, in the same transaction, and the per-command choice
+--   reads the saved definitions, so a re-run makes the same choice.
 
 SET lock_timeout = '3s';
 -- Catalog-only statements on the tenant tables (no scans, no rewrites): must be quick.
@@ -143,130 +150,133 @@ BEGIN
 END
 $$;
 
-ALTER TABLE public.profiles ENABLE ROW LEVEL SECURITY;
-ALTER TABLE public.audit_reports ENABLE ROW LEVEL SECURITY;
-ALTER TABLE public.automation_jobs ENABLE ROW LEVEL SECURITY;
-ALTER TABLE public.generated_automations ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.organizations ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.organization_memberships ENABLE ROW LEVEL SECURITY;
 
 -- ---------------------------------------------------------------------------------------------------
--- profiles: members see the profiles of their organizations (and their own); a user edits only their own.
+-- Tenant tables. A command gets an organization policy for authenticated only where a saved (pre-migration)
+-- permissive policy allowed that command to authenticated (or PUBLIC): what nobody could do before (e.g.
+-- delete a job, write a generated automation on ProcessAudit) stays impossible, so no user gains a power.
+-- Reads: the rows of my active organizations (with personal organizations: my own rows). Writes: the rows
+-- of the organizations I am admin or member of; new rows are my own; nothing moves to an organization I
+-- cannot write in (the helpers count a user's personal organization as theirs, see 0001).
 -- ---------------------------------------------------------------------------------------------------
-DROP POLICY IF EXISTS mt_profiles_select ON public.profiles;
-CREATE POLICY mt_profiles_select ON public.profiles FOR SELECT TO authenticated
-    USING (organization_id = ANY (ARRAY(SELECT public.user_organization_ids())) OR id = (SELECT auth.uid()));
-DROP POLICY IF EXISTS mt_profiles_insert ON public.profiles;
-CREATE POLICY mt_profiles_insert ON public.profiles FOR INSERT TO authenticated
-    WITH CHECK (id = (SELECT auth.uid())
-                AND organization_id = ANY (ARRAY(SELECT public.user_organization_ids())));
-DROP POLICY IF EXISTS mt_profiles_update ON public.profiles;
-CREATE POLICY mt_profiles_update ON public.profiles FOR UPDATE TO authenticated
-    USING (id = (SELECT auth.uid()) AND organization_id = ANY (ARRAY(SELECT public.user_organization_ids())))
-    WITH CHECK (id = (SELECT auth.uid())
-                AND organization_id = ANY (ARRAY(SELECT public.user_organization_ids())));
-DROP POLICY IF EXISTS mt_profiles_delete ON public.profiles;
-CREATE POLICY mt_profiles_delete ON public.profiles FOR DELETE TO authenticated
-    USING (id = (SELECT auth.uid()) AND organization_id = ANY (ARRAY(SELECT public.user_organization_ids())));
-DROP POLICY IF EXISTS mt_profiles_service_role ON public.profiles;
-CREATE POLICY mt_profiles_service_role ON public.profiles FOR ALL TO service_role USING (true) WITH CHECK (true);
+DO $$
+DECLARE
+    r record;
+    v_allowed boolean;
+BEGIN
+    FOR r IN
+        SELECT * FROM (VALUES
+            ('profiles', 'select',
+             'organization_id = ANY (ARRAY(SELECT public.user_organization_ids())) OR id = (SELECT auth.uid())', NULL),
+            ('profiles', 'insert', NULL,
+             'id = (SELECT auth.uid()) AND organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids()))'),
+            ('profiles', 'update',
+             'id = (SELECT auth.uid()) AND organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids()))',
+             'id = (SELECT auth.uid()) AND organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids()))'),
+            ('profiles', 'delete',
+             'id = (SELECT auth.uid()) AND organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids()))',
+             NULL),
+            ('audit_reports', 'select', 'organization_id = ANY (ARRAY(SELECT public.user_organization_ids()))', NULL),
+            ('audit_reports', 'insert', NULL,
+             'organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids())) '
+             'AND user_id = (SELECT auth.uid())'),
+            ('audit_reports', 'update', 'organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids()))',
+             'organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids()))'),
+            ('audit_reports', 'delete', 'organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids()))',
+             NULL),
+            ('automation_jobs', 'select', 'organization_id = ANY (ARRAY(SELECT public.user_organization_ids()))', NULL),
+            ('automation_jobs', 'insert', NULL,
+             'organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids())) '
+             'AND user_id = (SELECT auth.uid())'),
+            ('automation_jobs', 'update', 'organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids()))',
+             'organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids()))'),
+            ('automation_jobs', 'delete', 'organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids()))',
+             NULL),
+            -- A new or changed generated automation must point at a job of the same organization.
+            ('generated_automations', 'select',
+             'organization_id = ANY (ARRAY(SELECT public.user_organization_ids()))', NULL),
+            ('generated_automations', 'insert', NULL,
+             'organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids())) '
+             'AND EXISTS (SELECT 1 FROM public.automation_jobs j '
+             'WHERE j.id = job_id AND j.organization_id = generated_automations.organization_id)'),
+            ('generated_automations', 'update',
+             'organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids()))',
+             'organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids())) '
+             'AND EXISTS (SELECT 1 FROM public.automation_jobs j '
+             'WHERE j.id = job_id AND j.organization_id = generated_automations.organization_id)'),
+            ('generated_automations', 'delete',
+             'organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids()))', NULL),
+            -- waitlist (optional): a user sees their own entry (admins of a shared organization its entries);
+            -- entries without a user belong to the unassigned organization and are seen by nobody.
+            ('waitlist', 'select',
+             'organization_id = ANY (ARRAY(SELECT public.user_organization_ids())) '
+             'AND (user_id = (SELECT auth.uid()) '
+             'OR organization_id = ANY (ARRAY(SELECT public.user_admin_organization_ids())))', NULL),
+            ('waitlist', 'insert', NULL,
+             '(user_id = (SELECT auth.uid()) '
+             'AND organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids()))) '
+             'OR (user_id IS NULL AND organization_id = (SELECT public.unassigned_organization_id()))'),
+            ('waitlist', 'update', 'organization_id = ANY (ARRAY(SELECT public.user_admin_organization_ids()))',
+             'organization_id = ANY (ARRAY(SELECT public.user_admin_organization_ids()))'),
+            ('waitlist', 'delete', 'organization_id = ANY (ARRAY(SELECT public.user_admin_organization_ids()))', NULL)
+        ) AS p (table_name, command, using_expr, check_expr)
+    LOOP
+        CONTINUE WHEN to_regclass(format('public.%I', r.table_name)) IS NULL;
+        EXECUTE format('DROP POLICY IF EXISTS %I ON public.%I', format('mt_%s_%s', r.table_name, r.command),
+                       r.table_name);
+        v_allowed := EXISTS (
+            SELECT 1 FROM public.multi_tenant_saved_objects s
+            WHERE s.kind = 'policy' AND s.table_name = r.table_name
+              AND s.original ->> 'permissive' = 'PERMISSIVE'
+              AND s.original ->> 'cmd' IN (upper(r.command), 'ALL')
+              AND (s.original -> 'roles') ?| ARRAY['authenticated', 'public']);
+        CONTINUE WHEN NOT v_allowed;
+        EXECUTE format('CREATE POLICY %I ON public.%I FOR %s TO authenticated%s%s',
+                       format('mt_%s_%s', r.table_name, r.command), r.table_name, upper(r.command),
+                       CASE WHEN r.using_expr IS NOT NULL THEN format(' USING (%s)', r.using_expr) ELSE '' END,
+                       CASE WHEN r.check_expr IS NOT NULL THEN format(' WITH CHECK (%s)', r.check_expr) ELSE '' END);
+    END LOOP;
+END
+$$;
 
--- ---------------------------------------------------------------------------------------------------
--- audit_reports and automation_jobs: all active members read; admins and members write; new rows are
--- the writer's own; nothing can be written into (or moved to) an organization one cannot write in.
--- ---------------------------------------------------------------------------------------------------
-DROP POLICY IF EXISTS mt_audit_reports_select ON public.audit_reports;
-CREATE POLICY mt_audit_reports_select ON public.audit_reports FOR SELECT TO authenticated
-    USING (organization_id = ANY (ARRAY(SELECT public.user_organization_ids())));
-DROP POLICY IF EXISTS mt_audit_reports_insert ON public.audit_reports;
-CREATE POLICY mt_audit_reports_insert ON public.audit_reports FOR INSERT TO authenticated
-    WITH CHECK (organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids()))
-                AND user_id = (SELECT auth.uid()));
-DROP POLICY IF EXISTS mt_audit_reports_update ON public.audit_reports;
-CREATE POLICY mt_audit_reports_update ON public.audit_reports FOR UPDATE TO authenticated
-    USING (organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids())))
-    WITH CHECK (organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids())));
-DROP POLICY IF EXISTS mt_audit_reports_delete ON public.audit_reports;
-CREATE POLICY mt_audit_reports_delete ON public.audit_reports FOR DELETE TO authenticated
-    USING (organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids())));
-DROP POLICY IF EXISTS mt_audit_reports_service_role ON public.audit_reports;
-CREATE POLICY mt_audit_reports_service_role ON public.audit_reports FOR ALL TO service_role
-    USING (true) WITH CHECK (true);
+-- service_role (Workers) keeps full access; it also has BYPASSRLS on Supabase.
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['profiles', 'audit_reports', 'automation_jobs', 'generated_automations', 'waitlist']
+    LOOP
+        CONTINUE WHEN to_regclass(format('public.%I', t)) IS NULL;
+        EXECUTE format('ALTER TABLE public.%I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('DROP POLICY IF EXISTS %I ON public.%I', 'mt_' || t || '_service_role', t);
+        EXECUTE format('CREATE POLICY %I ON public.%I FOR ALL TO service_role USING (true) WITH CHECK (true)',
+                       'mt_' || t || '_service_role', t);
+    END LOOP;
+END
+$$;
 
-DROP POLICY IF EXISTS mt_automation_jobs_select ON public.automation_jobs;
-CREATE POLICY mt_automation_jobs_select ON public.automation_jobs FOR SELECT TO authenticated
-    USING (organization_id = ANY (ARRAY(SELECT public.user_organization_ids())));
-DROP POLICY IF EXISTS mt_automation_jobs_insert ON public.automation_jobs;
-CREATE POLICY mt_automation_jobs_insert ON public.automation_jobs FOR INSERT TO authenticated
-    WITH CHECK (organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids()))
-                AND user_id = (SELECT auth.uid()));
-DROP POLICY IF EXISTS mt_automation_jobs_update ON public.automation_jobs;
-CREATE POLICY mt_automation_jobs_update ON public.automation_jobs FOR UPDATE TO authenticated
-    USING (organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids())))
-    WITH CHECK (organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids())));
-DROP POLICY IF EXISTS mt_automation_jobs_delete ON public.automation_jobs;
-CREATE POLICY mt_automation_jobs_delete ON public.automation_jobs FOR DELETE TO authenticated
-    USING (organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids())));
-DROP POLICY IF EXISTS mt_automation_jobs_service_role ON public.automation_jobs;
-CREATE POLICY mt_automation_jobs_service_role ON public.automation_jobs FOR ALL TO service_role
-    USING (true) WITH CHECK (true);
-
--- generated_automations: like jobs; a new or changed row must point at a job of the same organization.
-DROP POLICY IF EXISTS mt_generated_automations_select ON public.generated_automations;
-CREATE POLICY mt_generated_automations_select ON public.generated_automations FOR SELECT TO authenticated
-    USING (organization_id = ANY (ARRAY(SELECT public.user_organization_ids())));
-DROP POLICY IF EXISTS mt_generated_automations_insert ON public.generated_automations;
-CREATE POLICY mt_generated_automations_insert ON public.generated_automations FOR INSERT TO authenticated
-    WITH CHECK (organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids()))
-                AND EXISTS (SELECT 1 FROM public.automation_jobs j
-                            WHERE j.id = job_id AND j.organization_id = generated_automations.organization_id));
-DROP POLICY IF EXISTS mt_generated_automations_update ON public.generated_automations;
-CREATE POLICY mt_generated_automations_update ON public.generated_automations FOR UPDATE TO authenticated
-    USING (organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids())))
-    WITH CHECK (organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids()))
-                AND EXISTS (SELECT 1 FROM public.automation_jobs j
-                            WHERE j.id = job_id AND j.organization_id = generated_automations.organization_id));
-DROP POLICY IF EXISTS mt_generated_automations_delete ON public.generated_automations;
-CREATE POLICY mt_generated_automations_delete ON public.generated_automations FOR DELETE TO authenticated
-    USING (organization_id = ANY (ARRAY(SELECT public.user_writable_organization_ids())));
-DROP POLICY IF EXISTS mt_generated_automations_service_role ON public.generated_automations;
-CREATE POLICY mt_generated_automations_service_role ON public.generated_automations FOR ALL TO service_role
-    USING (true) WITH CHECK (true);
-
--- waitlist (optional): admins of the organization see its entries, a member sees their own entry;
--- anyone may still join (anonymous entries land in the default organization).
+-- Anonymous sign-ups to the waitlist (where anon could insert before) land in the unassigned organization.
 DO $$
 BEGIN
     IF to_regclass('public.waitlist') IS NULL THEN
         RETURN;
     END IF;
-    ALTER TABLE public.waitlist ENABLE ROW LEVEL SECURITY;
-    DROP POLICY IF EXISTS mt_waitlist_select ON public.waitlist;
-    CREATE POLICY mt_waitlist_select ON public.waitlist FOR SELECT TO authenticated
-        USING (organization_id = ANY (ARRAY(SELECT public.user_organization_ids()))
-               AND (user_id = (SELECT auth.uid())
-                    OR organization_id = ANY (ARRAY(SELECT public.user_admin_organization_ids()))));
-    DROP POLICY IF EXISTS mt_waitlist_insert ON public.waitlist;
-    CREATE POLICY mt_waitlist_insert ON public.waitlist FOR INSERT TO authenticated
-        WITH CHECK (organization_id = ANY (ARRAY(SELECT public.user_organization_ids()))
-                    AND (user_id IS NULL OR user_id = (SELECT auth.uid())));
     DROP POLICY IF EXISTS mt_waitlist_anon_insert ON public.waitlist;
-    CREATE POLICY mt_waitlist_anon_insert ON public.waitlist FOR INSERT TO anon
-        WITH CHECK (user_id IS NULL AND organization_id = (SELECT public.default_organization_id()));
-    DROP POLICY IF EXISTS mt_waitlist_update ON public.waitlist;
-    CREATE POLICY mt_waitlist_update ON public.waitlist FOR UPDATE TO authenticated
-        USING (organization_id = ANY (ARRAY(SELECT public.user_admin_organization_ids())))
-        WITH CHECK (organization_id = ANY (ARRAY(SELECT public.user_admin_organization_ids())));
-    DROP POLICY IF EXISTS mt_waitlist_delete ON public.waitlist;
-    CREATE POLICY mt_waitlist_delete ON public.waitlist FOR DELETE TO authenticated
-        USING (organization_id = ANY (ARRAY(SELECT public.user_admin_organization_ids())));
-    DROP POLICY IF EXISTS mt_waitlist_service_role ON public.waitlist;
-    CREATE POLICY mt_waitlist_service_role ON public.waitlist FOR ALL TO service_role USING (true) WITH CHECK (true);
+    IF EXISTS (SELECT 1 FROM public.multi_tenant_saved_objects s
+               WHERE s.kind = 'policy' AND s.table_name = 'waitlist' AND s.original ->> 'permissive' = 'PERMISSIVE'
+                 AND s.original ->> 'cmd' IN ('INSERT', 'ALL') AND (s.original -> 'roles') ?| ARRAY['anon', 'public'])
+    THEN
+        CREATE POLICY mt_waitlist_anon_insert ON public.waitlist FOR INSERT TO anon
+            WITH CHECK (user_id IS NULL AND organization_id = (SELECT public.unassigned_organization_id()));
+    END IF;
 END
 $$;
 
 -- ---------------------------------------------------------------------------------------------------
--- organizations: members see theirs; admins update them; the default organization cannot be deleted.
+-- organizations: members see theirs; admins update them (the granted columns); a personal organization
+-- cannot be deleted.
 -- New organizations are created through public.create_organization() (creator becomes admin).
 -- ---------------------------------------------------------------------------------------------------
 DROP POLICY IF EXISTS mt_organizations_select ON public.organizations;
@@ -286,7 +296,8 @@ CREATE POLICY mt_organizations_service_role ON public.organizations FOR ALL TO s
 -- ---------------------------------------------------------------------------------------------------
 -- organization_memberships: a user sees their own memberships and those of their organizations; only
 -- admins add, change or remove memberships of their organization (so nobody can add themselves to an
--- organization or raise their own role); a user may leave an organization. The helpers are SECURITY
+-- organization or raise their own role); a user may leave an organization, except their personal one (its id
+-- is theirs). The helpers are SECURITY
 -- DEFINER, so these policies never query organization_memberships under RLS (no recursion).
 -- ---------------------------------------------------------------------------------------------------
 DROP POLICY IF EXISTS mt_organization_memberships_select ON public.organization_memberships;
@@ -303,7 +314,7 @@ CREATE POLICY mt_organization_memberships_update ON public.organization_membersh
 DROP POLICY IF EXISTS mt_organization_memberships_delete ON public.organization_memberships;
 CREATE POLICY mt_organization_memberships_delete ON public.organization_memberships FOR DELETE TO authenticated
     USING (organization_id = ANY (ARRAY(SELECT public.user_admin_organization_ids()))
-           OR user_id = (SELECT auth.uid()));
+           OR (user_id = (SELECT auth.uid()) AND organization_id <> (SELECT auth.uid())));
 DROP POLICY IF EXISTS mt_organization_memberships_service_role ON public.organization_memberships;
 CREATE POLICY mt_organization_memberships_service_role ON public.organization_memberships FOR ALL
     TO service_role USING (true) WITH CHECK (true);

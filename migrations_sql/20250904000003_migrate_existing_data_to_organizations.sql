@@ -1,7 +1,15 @@
 -- 20250904000003_migrate_existing_data_to_organizations.sql
--- What: every user becomes an active member of the default organization; every row of every tenant table
---   gets an organization (generated_automations through its job); organization_id becomes NOT NULL; the
---   NOT VALID foreign keys are validated; the multi-tenant indexes are built; statistics refreshed.
+-- What: every user gets a personal organization (their default: is_default, id = the user's id) and an
+--   active admin membership in it; every row of every tenant table moves into its user's personal
+--   organization (profiles by id, audit_reports / automation_jobs / waitlist by user_id, generated_automations
+--   through their job), rows without a user into the member-less "Unassigned legacy rows" organization, so
+--   every user reaches exactly the rows they reached before; organization_id becomes NOT NULL; its foreign
+--   keys are added NOT VALID and validated; the multi-tenant indexes are built; statistics refreshed.
+-- Privileges: no superuser. The batches run as the migration role with mt.backfill = on, which makes the
+--   zz_mt_*_backfill_keeps_row trigger of 0001 restore every pre-existing column of each updated row
+--   (updated_at is not rewritten by handle_updated_at(); session_replication_role would need superuser and
+--   ALTER TABLE ... DISABLE TRIGGER per batch would lock writers out). Needs ownership of the tenant tables
+--   (constraints, REINDEX, CREATE INDEX) and REFERENCES on public.organizations (its own).
 -- How: procedures that COMMIT after every bounded batch, recording per-table progress (rows total/done,
 --   last key, status, times) in public.migration_progress. Batches walk the heap by ctid (TID range
 --   scans: sequential I/O). The backfill runs in 32 slices with a VACUUM between them so that the space
@@ -9,9 +17,12 @@
 --   Batch size: SET migration.batch_size = <rows> before running (default 50000).
 --   Must run outside a transaction block (CALL with COMMIT inside, VACUUM, CREATE INDEX CONCURRENTLY):
 --   psql -v ON_ERROR_STOP=1 -f this-file, or statement by statement in autocommit.
--- Locks: batches take ROW EXCLUSIVE only (like any UPDATE) and commit every batch; NOT NULL is added via
+-- Locks: personal organizations and memberships are inserted set-based, one batch of users per transaction;
+--   batches take ROW EXCLUSIVE only (like any UPDATE) and commit every batch; NOT NULL is added via
 --   CHECK ... NOT VALID (brief lock) + VALIDATE (SHARE UPDATE EXCLUSIVE, writers continue) + SET NOT NULL
---   (brief, no scan thanks to the validated check); foreign keys VALIDATE under SHARE UPDATE EXCLUSIVE;
+--   (brief, no scan thanks to the validated check); foreign keys are added NOT VALID (brief SHARE ROW
+--   EXCLUSIVE) after the backfill, so that it pays no foreign-key check per row, and VALIDATE under SHARE
+--   UPDATE EXCLUSIVE;
 --   indexes CREATE INDEX CONCURRENTLY; the pre-existing indexes of the tenant tables are compacted with
 --   REINDEX TABLE CONCURRENTLY (SHARE UPDATE EXCLUSIVE, writers continue; the final swap waits for older
 --   transactions instead of locking them out). DDL steps use lock_timeout with retries.
@@ -21,6 +32,9 @@
 --   without it the database grows ~12 % at 1M reports, with it ~8 % (bench/bench_sql.py). It needs free
 --   disk for one more copy of the largest table's indexes while it runs. More than 32 slices does not help:
 --   the heap growth is the wider rows (organization_id), not the free space of one slice.
+-- Progress: rows_total is the number of users (organization_memberships) and the exact number of rows still
+--   without an organization (tenant tables), set on a first run and on a run after a rollback, kept on a
+--   resume; rows_done counts what the committed batches did.
 -- Idempotent / resumable: re-running after an interruption resumes every table from its last committed
 --   batch (migration_progress.last_key); finished tables, constraints and indexes are skipped; an invalid
 --   index left by an interrupted concurrent build (or an interrupted REINDEX: *_ccnew / *_ccold) is dropped
@@ -57,29 +71,35 @@ END
 $$;
 REVOKE ALL ON FUNCTION public.mt_exec_with_lock_retry(text, integer) FROM PUBLIC, anon, authenticated, service_role;
 
--- Memberships for every user, and the progress rows of the backfill (a row marked rolled_back by the
--- rollback script starts afresh).
+-- A personal organization and an active admin membership in it for every user, then the progress rows of
+-- the backfill (a row marked rolled_back by the rollback script starts afresh). Set-based per batch of
+-- users: one INSERT ... SELECT for the organizations and one for the memberships, in one statement.
 CREATE OR REPLACE PROCEDURE public.mt_prepare_data_migration()
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_default uuid := public.default_organization_id();
     v_batch integer := greatest(coalesce(nullif(current_setting('migration.batch_size', true), '')::integer,
                                          50000), 1);
     v_last uuid;
     v_rows bigint;
+    v_total bigint;
     t text;
 BEGIN
-    IF v_default IS NULL THEN
-        RAISE EXCEPTION 'no default organization: run 20250904000001 first';
+    IF public.unassigned_organization_id() IS NULL THEN
+        RAISE EXCEPTION 'no unassigned organization: run 20250904000001 first';
     END IF;
     UPDATE public.migration_progress
     SET status = 'pending', rows_total = NULL, rows_done = 0, last_key = NULL, started_at = NULL,
         finished_at = NULL, pages_total = NULL, batches = 0, detail = NULL, updated_at = clock_timestamp()
     WHERE status = 'rolled_back';
 
-    INSERT INTO public.migration_progress AS p (table_name, rows_total, status, started_at)
-    VALUES ('organization_memberships', (SELECT count(*) FROM auth.users), 'running', clock_timestamp())
-    ON CONFLICT (table_name) DO UPDATE SET status = 'running', started_at = coalesce(p.started_at, clock_timestamp())
+    -- rows_total: the users to walk (set on a first run and on a run after a rollback; kept on resume).
+    SELECT count(*) INTO v_total FROM auth.users;
+    INSERT INTO public.migration_progress AS p (table_name, rows_total, status, started_at, detail)
+    VALUES ('organization_memberships', v_total, 'running', clock_timestamp(),
+            'personal organization + admin membership per user')
+    ON CONFLICT (table_name) DO UPDATE
+        SET status = 'running', started_at = coalesce(p.started_at, clock_timestamp()),
+            rows_total = coalesce(p.rows_total, excluded.rows_total), detail = excluded.detail
     WHERE p.status <> 'done';
     COMMIT;
     IF (SELECT status FROM public.migration_progress WHERE table_name = 'organization_memberships') <> 'done' THEN
@@ -90,13 +110,23 @@ BEGIN
                 SELECT u.id FROM auth.users u
                 WHERE v_last IS NULL OR u.id > v_last
                 ORDER BY u.id LIMIT v_batch
-            ), ins AS (
+            ), orgs AS (
+                INSERT INTO public.organizations (id, slug, name, is_default, created_by, settings)
+                SELECT b.id, 'personal-' || replace(b.id::text, '-', ''), 'Personal', true, b.id,
+                       '{"personal": true, "created_by_migration": "20250904000003"}'::jsonb
+                FROM batch b
+                ON CONFLICT (id) DO NOTHING
+                RETURNING id
+            ), members AS (
                 INSERT INTO public.organization_memberships (organization_id, user_id, role, status, accepted_at)
-                SELECT v_default, b.id, 'member', 'active', now() FROM batch b
+                SELECT b.id, b.id, 'admin', 'active', now() FROM batch b
+                -- only for organizations created here: one created earlier keeps the memberships it has
+                WHERE b.id IN (SELECT id FROM orgs)
                 ON CONFLICT (organization_id, user_id) DO NOTHING
                 RETURNING 1
             )
-            SELECT (SELECT max(b.id::text) FROM batch b)::uuid, (SELECT count(*) FROM ins) INTO v_last, v_rows;
+            SELECT (SELECT max(b.id::text) FROM batch b)::uuid, (SELECT count(*) FROM batch)
+            INTO v_last, v_rows;
             EXIT WHEN v_last IS NULL;
             UPDATE public.migration_progress
             SET rows_done = rows_done + v_rows, last_key = v_last::text, batches = batches + 1,
@@ -104,46 +134,70 @@ BEGIN
             WHERE table_name = 'organization_memberships';
             COMMIT;
         END LOOP;
+        -- Users who signed up behind the walk (an id below last_key) get theirs now (they are few).
+        PERFORM public.ensure_personal_organization(u.id) FROM auth.users u
+        WHERE NOT EXISTS (SELECT 1 FROM public.organizations o WHERE o.id = u.id);
         UPDATE public.migration_progress
-        SET status = 'done', finished_at = clock_timestamp(), updated_at = clock_timestamp()
+        SET status = 'done', finished_at = clock_timestamp(), updated_at = clock_timestamp(),
+            rows_total = greatest(rows_total, rows_done)
         WHERE table_name = 'organization_memberships';
         COMMIT;
     END IF;
 
     -- pages_total is taken now: rows without organization_id were all written before ...000001 installed
-    -- the trigger that fills it, so they all live below this page.
+    -- the trigger that fills it, so they all live below this page. rows_total is exact: the rows still
+    -- without an organization (one scan; nothing writes such rows any more).
     FOREACH t IN ARRAY ARRAY['profiles', 'audit_reports', 'automation_jobs', 'generated_automations', 'waitlist']
     LOOP
         CONTINUE WHEN to_regclass(format('public.%I', t)) IS NULL;
+        CONTINUE WHEN EXISTS (SELECT 1 FROM public.migration_progress mp
+                              WHERE mp.table_name = t AND (mp.pages_total IS NOT NULL OR mp.status <> 'pending'));
+        EXECUTE format('SELECT count(*) FROM public.%I WHERE organization_id IS NULL', t) INTO v_total;
         INSERT INTO public.migration_progress (table_name, rows_total, pages_total, last_key, status)
-        SELECT t, greatest(c.reltuples, 0)::bigint,
-               pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::bigint, '(0,0)', 'pending'
+        SELECT t, v_total, pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::bigint, '(0,0)',
+               'pending'
         FROM pg_catalog.pg_class c WHERE c.oid = format('public.%I', t)::regclass
         ON CONFLICT (table_name) DO UPDATE
-            SET rows_total = excluded.rows_total, pages_total = excluded.pages_total, last_key = '(0,0)'
-            WHERE migration_progress.pages_total IS NULL AND migration_progress.status = 'pending';
+            SET rows_total = excluded.rows_total, pages_total = excluded.pages_total, last_key = '(0,0)';
+        COMMIT;
     END LOOP;
-    COMMIT;
 END
 $$;
 
--- Backfills organization_id up to the fraction p_upto of every table's pages, batch by batch.
+-- The organization of a row, as the backfill sets it: the personal organization of its user (whose id is
+-- the user's id, see 0001), the unassigned one for rows without a user; generated automations follow their
+-- job. Shared by the backfill and bench/bench_sql.py's single-UPDATE reference.
+CREATE OR REPLACE FUNCTION public.mt_backfill_expression(p_table text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE p_table
+        WHEN 'profiles' THEN 'id'
+        WHEN 'generated_automations' THEN
+            'coalesce((SELECT coalesce(j.organization_id, j.user_id) FROM public.automation_jobs j '
+            'WHERE j.id = generated_automations.job_id), $1)'
+        ELSE 'coalesce(user_id, $1)'
+    END
+$$;
+REVOKE ALL ON FUNCTION public.mt_backfill_expression(text) FROM PUBLIC, anon, authenticated, service_role;
+
+-- Backfills organization_id up to the fraction p_upto of every table's pages, batch by batch. Runs as the
+-- migration role, no superuser: mt.backfill = on makes 0001's zz_mt_*_backfill_keeps_row trigger restore
+-- every other column (updated_at stays as it was, whatever handle_updated_at() does).
 CREATE OR REPLACE PROCEDURE public.mt_backfill_organization_ids(p_upto numeric DEFAULT 1)
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_default uuid := public.default_organization_id();
+    v_unassigned uuid := public.unassigned_organization_id();
     v_batch integer := greatest(coalesce(nullif(current_setting('migration.batch_size', true), '')::integer,
                                          50000), 1);
-    v_superuser boolean := current_setting('is_superuser') = 'on';
     p record;
     v_from bigint;
     v_to bigint;
     v_limit bigint;
     v_step bigint;
     v_rows bigint;
+    v_expr text;
 BEGIN
-    IF v_default IS NULL THEN
-        RAISE EXCEPTION 'no default organization: run 20250904000001 first';
+    IF v_unassigned IS NULL THEN
+        RAISE EXCEPTION 'no unassigned organization: run 20250904000001 first';
     END IF;
     FOR p IN SELECT mp.table_name, mp.pages_total, mp.last_key, mp.rows_total, mp.status
              FROM public.migration_progress mp
@@ -154,6 +208,13 @@ BEGIN
                                            'waitlist'], mp.table_name)
     LOOP
         CONTINUE WHEN to_regclass(format('public.%I', p.table_name)) IS NULL;
+        v_expr := public.mt_backfill_expression(p.table_name);
+        -- A waitlist without user_id: all its rows are without a user.
+        IF v_expr = 'coalesce(user_id, $1)' AND NOT EXISTS (
+            SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = format('public.%I', p.table_name)::regclass
+              AND a.attname = 'user_id' AND NOT a.attisdropped) THEN
+            v_expr := '$1';
+        END IF;
         v_from := (coalesce(p.last_key, '(0,0)')::point)[0]::bigint;
         v_limit := least(p.pages_total, ceil(p.pages_total * least(p_upto, 1))::bigint);
         -- Pages per batch from the average number of rows per page.
@@ -163,22 +224,10 @@ BEGIN
         WHERE table_name = p.table_name AND status <> 'running';
         WHILE v_from < v_limit LOOP
             v_to := least(v_from + v_step, v_limit);
-            -- Backfill rows keep their updated_at and skip other triggers when allowed (superuser);
-            -- the NOT VALID foreign key on organization_id is validated afterwards anyway.
-            IF v_superuser THEN
-                SET LOCAL session_replication_role = replica;
-            END IF;
-            IF p.table_name = 'generated_automations' THEN
-                UPDATE public.generated_automations g
-                SET organization_id = coalesce((SELECT j.organization_id FROM public.automation_jobs j
-                                                WHERE j.id = g.job_id), v_default)
-                WHERE g.ctid >= format('(%s,0)', v_from)::tid AND g.ctid < format('(%s,0)', v_to)::tid
-                  AND g.organization_id IS NULL;
-            ELSE
-                EXECUTE format('UPDATE public.%I SET organization_id = $1 WHERE ctid >= $2 AND ctid < $3 '
-                               'AND organization_id IS NULL', p.table_name)
-                    USING v_default, format('(%s,0)', v_from)::tid, format('(%s,0)', v_to)::tid;
-            END IF;
+            PERFORM pg_catalog.set_config('mt.backfill', 'on', true);
+            EXECUTE format('UPDATE public.%I SET organization_id = %s WHERE ctid >= $2 AND ctid < $3 '
+                           'AND organization_id IS NULL', p.table_name, v_expr)
+                USING v_unassigned, format('(%s,0)', v_from)::tid, format('(%s,0)', v_to)::tid;
             GET DIAGNOSTICS v_rows = ROW_COUNT;
             UPDATE public.migration_progress
             SET rows_done = rows_done + v_rows, last_key = format('(%s,0)', v_to), batches = batches + 1,
@@ -198,8 +247,8 @@ BEGIN
 END
 $$;
 
--- NOT NULL without a long lock, then validation of the NOT VALID foreign keys. If a row without
--- organization slipped through (e.g. the fill trigger was disabled), the table is swept again first.
+-- NOT NULL without a long lock, then the foreign key to organizations added NOT VALID and validated. If a
+-- row without organization slipped through (e.g. the fill trigger was disabled), the table is swept again.
 CREATE OR REPLACE PROCEDURE public.mt_finalize_organization_columns()
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -249,6 +298,13 @@ BEGIN
         ELSIF EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
                       WHERE conrelid = format('public.%I', t)::regclass AND conname = v_check) THEN
             PERFORM public.mt_exec_with_lock_retry(format('ALTER TABLE public.%I DROP CONSTRAINT %I', t, v_check));
+            COMMIT;
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
+                       WHERE conrelid = format('public.%I', t)::regclass AND conname = v_fk) THEN
+            PERFORM public.mt_exec_with_lock_retry(format(
+                'ALTER TABLE public.%I ADD CONSTRAINT %I FOREIGN KEY (organization_id) '
+                'REFERENCES public.organizations (id) NOT VALID', t, v_fk));
             COMMIT;
         END IF;
         IF EXISTS (SELECT 1 FROM pg_catalog.pg_constraint

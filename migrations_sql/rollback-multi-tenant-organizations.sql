@@ -2,13 +2,18 @@
 -- What: removes every object added by 20250904000001..3 and restores the pre-migration schema exactly:
 --   the organization policies are dropped and the original policies re-created from the definitions
 --   0002 saved (public.multi_tenant_saved_objects), with the original RLS flags and view options; the
---   triggers, functions, procedures, view, organization_id columns (with their foreign keys, checks and
---   indexes), organization_memberships and organizations are dropped. All original rows stay intact.
+--   triggers (all on public tenant tables), functions, procedures, view, organization_id columns (with their
+--   foreign keys, checks and indexes), organization_memberships and organizations (personal ones included)
+--   are dropped. All original rows stay intact, with every original column value.
 --   WARNING: organization data (organizations, memberships, row assignments) is lost.
+-- Privileges: only what the migration role owns (the public tables and everything the bundle created); no
+--   ownership of auth.users is needed (the bundle creates no trigger there; dropping the tables that
+--   reference auth.users only needs a lock on it).
 --   public.migration_progress is kept as history; its rows are marked rolled_back so that a later
 --   forward run of ...000003 starts the backfill afresh.
 -- Locks: one short transaction; DROP COLUMN / DROP POLICY / DROP TRIGGER take brief ACCESS EXCLUSIVE locks
---   (catalog only: DROP COLUMN does not rewrite the table). lock_timeout makes it fail fast and roll back.
+--   (catalog only: DROP COLUMN does not rewrite the table), and dropping the foreign keys to auth.users
+--   briefly locks it; all taken up front with short retried attempts. lock_timeout makes it fail fast.
 -- Idempotent: everything is IF EXISTS or guarded by catalog checks; re-running after success is a no-op.
 
 -- squawk-ignore-file ban-drop-function, ban-drop-column, ban-drop-table, ban-drop-view
@@ -89,16 +94,22 @@ BEGIN
 END
 $$;
 
--- 3. Triggers.
-DROP TRIGGER IF EXISTS on_auth_user_created_add_membership ON auth.users;
-DROP TRIGGER IF EXISTS set_profiles_organization_id ON public.profiles;
-DROP TRIGGER IF EXISTS set_audit_reports_organization_id ON public.audit_reports;
-DROP TRIGGER IF EXISTS set_automation_jobs_organization_id ON public.automation_jobs;
-DROP TRIGGER IF EXISTS set_generated_automations_organization_id ON public.generated_automations;
+-- 3. Triggers (all on tables the migration role owns: nothing on auth.users). An earlier version of the
+--    bundle had one on auth.users: removed only where it exists.
 DO $$
+DECLARE
+    t text;
 BEGIN
-    IF to_regclass('public.waitlist') IS NOT NULL THEN
-        DROP TRIGGER IF EXISTS set_waitlist_organization_id ON public.waitlist;
+    FOREACH t IN ARRAY ARRAY['profiles', 'audit_reports', 'automation_jobs', 'generated_automations', 'waitlist']
+    LOOP
+        CONTINUE WHEN to_regclass(format('public.%I', t)) IS NULL;
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON public.%I', 'set_' || t || '_organization_id', t);
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON public.%I', 'zz_mt_' || t || '_backfill_keeps_row', t);
+    END LOOP;
+    DROP TRIGGER IF EXISTS mt_profiles_personal_organization ON public.profiles;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = 'auth.users'::regclass
+                 AND tgname = 'on_auth_user_created_add_membership') THEN
+        DROP TRIGGER on_auth_user_created_add_membership ON auth.users;
     END IF;
 END
 $$;
@@ -108,6 +119,7 @@ DROP VIEW IF EXISTS public.organization_stats;
 DROP PROCEDURE IF EXISTS public.mt_prepare_data_migration();
 DROP PROCEDURE IF EXISTS public.mt_backfill_organization_ids(numeric);
 DROP PROCEDURE IF EXISTS public.mt_finalize_organization_columns();
+DROP FUNCTION IF EXISTS public.mt_backfill_expression(text);
 DROP FUNCTION IF EXISTS public.mt_exec_with_lock_retry(text, integer);
 DROP FUNCTION IF EXISTS public.create_organization(text, text);
 DROP FUNCTION IF EXISTS public.get_organization_usage_stats(uuid);
@@ -116,7 +128,10 @@ DROP FUNCTION IF EXISTS public.create_organization_automation_job(uuid, uuid, te
 DROP FUNCTION IF EXISTS public.validate_organization_access(uuid, uuid, text);
 DROP FUNCTION IF EXISTS public.get_user_organizations(uuid);
 DROP FUNCTION IF EXISTS public.handle_new_user_organization();
+DROP FUNCTION IF EXISTS public.handle_new_profile_organization();
+DROP FUNCTION IF EXISTS public.mt_backfill_keeps_row();
 DROP FUNCTION IF EXISTS public.set_organization_id_from_user();
+DROP FUNCTION IF EXISTS public.ensure_personal_organization(uuid);
 DROP FUNCTION IF EXISTS public.is_organization_admin(uuid, uuid);
 DROP FUNCTION IF EXISTS public.is_organization_member(uuid, uuid);
 
@@ -139,7 +154,9 @@ DROP TABLE IF EXISTS public.organizations;
 DROP FUNCTION IF EXISTS public.user_admin_organization_ids();
 DROP FUNCTION IF EXISTS public.user_writable_organization_ids();
 DROP FUNCTION IF EXISTS public.user_organization_ids();
+DROP FUNCTION IF EXISTS public.default_organization_id(uuid);
 DROP FUNCTION IF EXISTS public.default_organization_id();
+DROP FUNCTION IF EXISTS public.unassigned_organization_id();
 DROP TABLE IF EXISTS public.multi_tenant_saved_objects;
 
 -- 7. Progress history: keep it, but make the next forward run start afresh.
