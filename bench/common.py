@@ -39,7 +39,8 @@ if str(ROOT) not in sys.path:
 
 from controlpanel.targets import zoo  # noqa: E402  (after the path set-up above)
 
-TEMPLATE_PREFIX = "cp_bench_tmpl_"
+# Overridable so that a person sharing the server can keep benchmark databases under their own prefix.
+TEMPLATE_PREFIX = os.environ.get("BENCH_TEMPLATE_PREFIX", "cp_bench_tmpl_")
 KEEP_TEMPLATES_VAR = "BENCH_KEEP_TEMPLATES"
 HEADLINE_FILE_VAR = "BENCH_HEADLINE_FILE"
 FORWARD = ("20250904000001_add_multi_tenant_organizations.sql",

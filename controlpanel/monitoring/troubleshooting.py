@@ -100,8 +100,10 @@ def bundle_state(conn) -> list[dict]:
                 for f in ("user_organization_ids", "default_organization_id") + WORKERS_FUNCTIONS]
     objects.append(("view public.organization_stats", _exists(conn, "public.organization_stats")))
     if objects[0][1]:
-        has_default = conn.execute("SELECT EXISTS (SELECT 1 FROM public.organizations WHERE is_default)").fetchone()[0]
-        objects.append(("default organization row", has_default))
+        # 0001 creates the home of rows without a user; personal organizations come with the data step.
+        has_unassigned = conn.execute("SELECT EXISTS (SELECT 1 FROM public.organizations "
+                                      "WHERE slug = 'unassigned-legacy-rows')").fetchone()[0]
+        objects.append(("unassigned legacy rows organization", has_unassigned))
     files.append(("step1.schema", objects))
 
     objects = [("table public.multi_tenant_saved_objects", _exists(conn, "public.multi_tenant_saved_objects"))]

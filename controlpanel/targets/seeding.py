@@ -127,7 +127,8 @@ def seed_target(conn_or_dsn: Any, users: int, reports: int, seed: int = 42, *, w
     Users get md5-derived ids ``md5('u:<seed>:<n>')``; reports are spread over users with a skew
     (a few heavy users, a long tail). ~0.3 automation jobs per report (most linked to a report),
     one generated automation per completed job (some two). If the target was already migrated
-    (``organization_id`` columns exist), rows go to the default organization and users become members.
+    (``organization_id`` columns exist), the bundle's triggers put every row into its user's personal
+    organization, created for new users as for any sign-up.
     """
     if users < 1:
         raise ValueError("users must be >= 1")
@@ -138,17 +139,13 @@ def seed_target(conn_or_dsn: Any, users: int, reports: int, seed: int = 42, *, w
         try:
             with conn.cursor() as cur:
                 cur.execute("SET LOCAL synchronous_commit = off")
-                _try_replica_mode(cur)
+                migrated = _column_exists(cur, "audit_reports", "organization_id")
+                # On a migrated target the bundle's triggers give every row its user's personal organization
+                # (creating it for new users, as for any sign-up): they must run, so no replica mode there.
+                if not migrated:
+                    _try_replica_mode(cur)
                 fraction = (seed % 1_000_003) / 1_000_003.0
                 cur.execute("SELECT setseed(%s)", (fraction * 2 - 1,))
-                migrated = _column_exists(cur, "audit_reports", "organization_id")
-                org_col, org_val = ("", "")
-                if migrated:
-                    cur.execute("SELECT id FROM public.organizations WHERE is_default LIMIT 1")
-                    row = cur.fetchone()
-                    if row is None:
-                        raise RuntimeError("migrated target without a default organization")
-                    org_col, org_val = (", organization_id", f", '{row[0]}'::uuid")
                 params = {"seed": seed, "users": users, "reports": reports}
                 cur.execute(
                     f"""
@@ -168,7 +165,6 @@ def seed_target(conn_or_dsn: Any, users: int, reports: int, seed: int = 42, *, w
                     """,
                     params,
                 )
-                org = [("organization_id", org_val.lstrip(", "), None)] if migrated else []
                 cols, values = _fit(cur, "profiles", [
                     ("id", "u.id", None),
                     ("full_name", "u.raw_user_meta_data ->> 'full_name'", "''"),
@@ -177,7 +173,6 @@ def seed_target(conn_or_dsn: Any, users: int, reports: int, seed: int = 42, *, w
                              "[1 + floor(random() * 6)::int]", "'analyst'"),
                     ("created_at", "u.created_at", None),
                     ("updated_at", "u.created_at", None),
-                    *org,
                 ])
                 updated = [f"{c} = excluded.{c}" for c in ("full_name", "company", "role") if c in cols.split(", ")]
                 on_conflict = f"DO UPDATE SET {', '.join(updated)}" if updated else "DO NOTHING"
@@ -191,15 +186,6 @@ def seed_target(conn_or_dsn: Any, users: int, reports: int, seed: int = 42, *, w
                     """,
                     params,
                 )
-                if migrated:
-                    cur.execute(
-                        f"""
-                        INSERT INTO public.organization_memberships (organization_id, user_id, role, status,
-                                                                     accepted_at)
-                        SELECT {org_val.lstrip(', ')}, u.id, 'member', 'active', u.created_at
-                        FROM auth.users u ON CONFLICT DO NOTHING
-                        """
-                    )
                 # Reports: physical order follows created_at, as in a real table; skewed user distribution.
                 cols, values = _fit(cur, "audit_reports", [
                     ("id", "md5('r:' || %(seed)s || ':' || g)::uuid", None),
@@ -228,7 +214,6 @@ def seed_target(conn_or_dsn: Any, users: int, reports: int, seed: int = 42, *, w
                      None),
                     ("created_at", "t", None),
                     ("updated_at", "t + random() * interval '20 days'", None),
-                    *org,
                 ])
                 cur.execute(
                     f"""
@@ -263,7 +248,6 @@ def seed_target(conn_or_dsn: Any, users: int, reports: int, seed: int = 42, *, w
                                 THEN 'Upstream API timeout after ' || floor(random() * 60) || ' s' END""", "''"),
                     ("created_at", "t", None),
                     ("updated_at", "t + random() * interval '2 hours'", None),
-                    *org,
                 ])
                 job_select = f"""
                     SELECT {job_values}
@@ -313,7 +297,6 @@ def seed_target(conn_or_dsn: Any, users: int, reports: int, seed: int = 42, *, w
                     ("instructions",
                      f"'Import the JSON, set credentials for ' || {_pick(_WORDS)} || ', then activate.'", None),
                     ("created_at", "j.updated_at" if "updated_at" in job_columns else "j.created_at", None),
-                    *org,
                 ])
                 cur.execute(
                     f"""
@@ -326,16 +309,14 @@ def seed_target(conn_or_dsn: Any, users: int, reports: int, seed: int = 42, *, w
                     """
                 )
                 if waitlist and _table_exists(cur, "public.waitlist"):
-                    wl_org = org_col if _column_exists(cur, "waitlist", "organization_id") else ""
-                    wl_val = org_val if wl_org else ""
                     cur.execute(
-                        f"""
-                        INSERT INTO public.waitlist (id, email, user_id, created_at{wl_org})
+                        """
+                        INSERT INTO public.waitlist (id, email, user_id, created_at)
                         SELECT md5('w:' || %(seed)s || ':' || g)::uuid,
                                CASE WHEN g %% 2 = 0 THEN format('user%%s.s%%s@example-%%s.test', g, %(seed)s, g %% 97)
                                     ELSE format('prospect%%s.s%%s@example.test', g, %(seed)s) END,
                                CASE WHEN g %% 2 = 0 THEN md5('u:' || %(seed)s || ':' || g)::uuid END,
-                               now() - random() * interval '900 days'{wl_val}
+                               now() - random() * interval '900 days'
                         FROM generate_series(1, least(%(users)s, greatest(1, %(users)s * 3 / 10))) g
                         ON CONFLICT DO NOTHING
                         """,
@@ -366,14 +347,15 @@ def seed_target(conn_or_dsn: Any, users: int, reports: int, seed: int = 42, *, w
 
 def distribute_into_organizations(conn_or_dsn: Any, organizations: int, *, guest_every: int = 25,
                                   admin_every: int = 20, vacuum: bool = True) -> dict[str, Any]:
-    """After the migration: spread users over ``organizations`` organizations (the default one included).
+    """After the migration, an explicit act of sharing: spread users over ``organizations`` shared organizations.
 
-    Creates ``organizations - 1`` extra organizations (slugs ``org-00002`` ...). Every user becomes an
-    active admin/member of exactly one organization (the first user of each organization and every
-    ``admin_every``-th user are admins); every ``guest_every``-th user is also an active *guest* of the
-    next organization, and the one after that has a pending *invited* membership there. All rows of a
-    user (profile, reports, jobs, waitlist entries) move to that user's organization; generated
-    automations follow their job. Idempotent for the same ``organizations``.
+    The migration leaves every user alone in a personal organization; this creates shared organizations
+    (slugs ``org-00001`` ...) so that benchmarks and isolation tests have multi-member organizations. Every
+    user becomes an active admin/member of exactly one shared organization (the first user of each and every
+    ``admin_every``-th user are admins) and stays admin of their personal one; every ``guest_every``-th user
+    is also an active *guest* of the next organization, and the one after that has a pending *invited*
+    membership there. All rows of a user (profile, reports, jobs, waitlist entries) move to that shared
+    organization; generated automations follow their job. Idempotent for the same ``organizations``.
     """
     if organizations < 1:
         raise ValueError("organizations must be >= 1")
@@ -393,7 +375,7 @@ def distribute_into_organizations(conn_or_dsn: Any, organizations: int, *, guest
                                || ' ' || g,
                            (ARRAY['free','pro','enterprise'])[1 + g %% 3],
                            jsonb_build_object('seats', 5 + g %% 50, 'region', (ARRAY['eu','us'])[1 + g %% 2])
-                    FROM generate_series(2, %(n)s) g
+                    FROM generate_series(1, %(n)s) g
                     ON CONFLICT (slug) DO NOTHING
                     """,
                     {"n": organizations},
@@ -401,9 +383,9 @@ def distribute_into_organizations(conn_or_dsn: Any, organizations: int, *, guest
                 cur.execute(
                     """
                     CREATE TEMP TABLE _seed_orgs ON COMMIT DROP AS
-                    SELECT id, (row_number() OVER (ORDER BY is_default DESC, slug) - 1)::int AS n
+                    SELECT id, (row_number() OVER (ORDER BY slug) - 1)::int AS n
                     FROM public.organizations
-                    WHERE is_default OR slug ~ '^org-[0-9]{5}$' AND substr(slug, 5)::int <= %(n)s
+                    WHERE NOT is_default AND slug ~ '^org-[0-9]{5}$' AND substr(slug, 5)::int <= %(n)s
                     """,
                     {"n": organizations},
                 )
@@ -421,7 +403,9 @@ def distribute_into_organizations(conn_or_dsn: Any, organizations: int, *, guest
                 )
                 cur.execute("ALTER TABLE _seed_users ADD PRIMARY KEY (user_id)")
                 cur.execute("ANALYZE _seed_users")
-                cur.execute("DELETE FROM public.organization_memberships")
+                # Personal memberships stay; only the shared organizations' memberships are (re)made.
+                cur.execute("DELETE FROM public.organization_memberships WHERE organization_id IN "
+                            "(SELECT id FROM _seed_orgs)")
                 cur.execute(
                     """
                     INSERT INTO public.organization_memberships (organization_id, user_id, role, status,

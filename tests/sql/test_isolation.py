@@ -32,6 +32,7 @@ def world(small_template):
             w = {"db": name}
             w["members"] = conn.execute(
                 "SELECT user_id, organization_id, role, status FROM organization_memberships").fetchall()
+            # Personal organizations included: nobody may reach another user's.
             w["orgs"] = [r[0] for r in conn.execute("SELECT id FROM organizations ORDER BY slug")]
             w["counts"] = {t: Counter(dict(conn.execute(
                 f"SELECT organization_id, count(*) FROM public.{t} GROUP BY 1").fetchall())) for t in ORG_TABLES}
@@ -154,6 +155,9 @@ def test_anon_sees_nothing_and_service_role_sees_everything(world):
         conn.rollback()
 
 
-def test_every_user_is_active_member_of_exactly_one_org_as_admin_or_member(world):
-    primary = Counter(m[0] for m in world["members"] if m[3] == "active" and m[2] in ("admin", "member"))
-    assert set(primary) == set(world["users"]) and set(primary.values()) == {1}
+def test_every_user_keeps_their_personal_org_and_joins_exactly_one_shared_org(world):
+    personal = {m[0] for m in world["members"] if m[0] == m[1] and m[2] == "admin" and m[3] == "active"}
+    shared = Counter(m[0] for m in world["members"]
+                     if m[0] != m[1] and m[3] == "active" and m[2] in ("admin", "member"))
+    assert personal == set(world["users"])
+    assert set(shared) == set(world["users"]) and set(shared.values()) == {1}
