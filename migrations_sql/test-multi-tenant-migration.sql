@@ -807,7 +807,9 @@ BEGIN
             IF v_ms > 500 THEN
                 v_fail := v_fail || format('typical operations took %s ms (SLA 500 ms)', round(v_ms));
             END IF;
-            IF v_share < 0.05 AND v_plan NOT LIKE '%Index%' THEN
+            -- A small table is rightly read sequentially: the plan is judged from 10,000 reports on.
+            IF v_share < 0.05 AND v_plan NOT LIKE '%Index%'
+               AND (SELECT reltuples FROM pg_class WHERE oid = 'public.audit_reports'::regclass) >= 10000 THEN
                 v_fail := v_fail || 'counting a small organization''s reports does not use an index'::text;
             END IF;
         END IF;

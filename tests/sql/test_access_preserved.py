@@ -11,51 +11,20 @@ import json
 
 import psycopg
 import pytest
-from psycopg import errors, sql
+from psycopg import sql
+from sqlb_helpers import ACCESS_TABLES as TABLES
 from sqlb_helpers import (
+    ACTIONS,
     CATEGORIES,
     FORWARD,
     ROLLBACK,
+    access_of,
     connect,
     dsn,
     migrate,
     psql,
     validate,
 )
-
-TABLES = ("profiles", "audit_reports", "automation_jobs", "generated_automations", "waitlist")
-ACTIONS = ("read", "update", "delete")
-
-
-def _ids(cur, statement) -> frozenset:
-    """Primary keys a statement returns, or none when the role may not run it; always rolled back."""
-    try:
-        with cur.connection.transaction(force_rollback=True):
-            cur.execute(statement)
-            return frozenset(r[0] for r in cur.fetchall())
-    except errors.InsufficientPrivilege:
-        return frozenset()
-
-
-def access_of(dbname: str, subjects) -> dict:
-    """{(subject, table, action): frozenset of ids} for subjects = user ids, 'anon' or 'service_role'."""
-    out = {}
-    with psycopg.connect(dsn(dbname)) as conn, conn.cursor() as cur:
-        tables = [t for t in TABLES
-                  if cur.execute("SELECT to_regclass(%s)", (f"public.{t}",)).fetchone()[0] is not None]
-        for subject in subjects:
-            role = subject if subject in ("anon", "service_role") else "authenticated"
-            claims = {"role": role} if role != "authenticated" else {"sub": str(subject), "role": role}
-            with conn.transaction(force_rollback=True):
-                cur.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
-                cur.execute("SELECT set_config('request.jwt.claims', %s, true)", (json.dumps(claims),))
-                for table in tables:
-                    t = sql.Identifier("public", table)
-                    out[(subject, table, "read")] = _ids(cur, sql.SQL("SELECT id FROM {}").format(t))
-                    out[(subject, table, "update")] = _ids(cur, sql.SQL("UPDATE {} SET id = id RETURNING id").format(t))
-                    out[(subject, table, "delete")] = _ids(cur, sql.SQL("DELETE FROM {} RETURNING id").format(t))
-        conn.rollback()
-    return out
 
 
 def _sample_users(dbname: str) -> list:
