@@ -5,6 +5,9 @@
 --   DEFINER, empty search_path), the Workers functions, the organization_stats view (security_invoker),
 --   explicit grants, the "Unassigned legacy rows" organization and the migration_progress table. No data is
 --   backfilled here and no personal organization is created for existing users (see ...000003).
+-- Idempotent: every statement is IF NOT EXISTS / OR REPLACE / ON CONFLICT / guarded by a catalog check, so
+--   the file can be re-run after a failure or after success; being one transaction, a failed run leaves
+--   nothing.
 -- Design: access is preserved by giving EVERY USER A PERSONAL ORGANIZATION (organizations.is_default = true)
 --   whose id IS THE USER'S OWN ID, with the user as its only active admin. "The default organization" is
 --   therefore per user, never a shared row; sharing is an explicit act after the migration (inviting
@@ -31,9 +34,6 @@
 --   short retried attempts. The foreign keys of organization_id are added by ...000003 after the backfill
 --   (NOT VALID, then validated), so that the backfill does not pay a foreign-key check per row.
 --   No index is built on a large table here (they are built CONCURRENTLY in ...000003).
--- Idempotent: every statement is IF NOT EXISTS / OR REPLACE / ON CONFLICT / guarded by a catalog check, so
---   the file can be re-run after a failure or after success; being one transaction, a failed run leaves
---   nothing.
 
 -- squawk-ignore-file ban-drop-function
 -- Justification: the only functions dropped are this bundle's own from an earlier version (the argument-less
@@ -190,16 +190,18 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
     SELECT o.id FROM public.organizations o WHERE o.slug = 'unassigned-legacy-rows'
 $$;
 
--- The caller's organizations: their active memberships, and always their personal organization (its id is
--- theirs). Listing the personal one without looking it up matters on a new user's first write: the BEFORE
--- trigger creates the organization in that very statement, and a STABLE helper reads with the statement's
--- snapshot, so it could not see the new membership (INSERT ... RETURNING would fail its SELECT policy).
+-- The caller's organizations: their active memberships, plus their personal organization's id (= their own)
+-- while that organization does not exist yet. That is a new user's first write: the BEFORE trigger creates the
+-- organization in that very statement, and a STABLE helper reads with the statement's snapshot, so it could
+-- not see the new membership (the INSERT, or its RETURNING under the SELECT policy, would be refused). Once
+-- the organization exists, memberships alone decide.
 CREATE OR REPLACE FUNCTION public.user_organization_ids() RETURNS SETOF uuid
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
     SELECT m.organization_id FROM public.organization_memberships m
     WHERE m.user_id = (SELECT auth.uid()) AND m.status = 'active'
     UNION ALL
-    SELECT (SELECT auth.uid()) WHERE (SELECT auth.uid()) IS NOT NULL
+    SELECT (SELECT auth.uid())
+    WHERE NOT EXISTS (SELECT 1 FROM public.organizations o WHERE o.id = (SELECT auth.uid()))
 $$;
 
 CREATE OR REPLACE FUNCTION public.user_writable_organization_ids() RETURNS SETOF uuid
@@ -207,7 +209,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = '' AS $$
     SELECT m.organization_id FROM public.organization_memberships m
     WHERE m.user_id = (SELECT auth.uid()) AND m.status = 'active' AND m.role IN ('admin', 'member')
     UNION ALL
-    SELECT (SELECT auth.uid()) WHERE (SELECT auth.uid()) IS NOT NULL
+    SELECT (SELECT auth.uid())
+    WHERE NOT EXISTS (SELECT 1 FROM public.organizations o WHERE o.id = (SELECT auth.uid()))
 $$;
 
 CREATE OR REPLACE FUNCTION public.user_admin_organization_ids() RETURNS SETOF uuid
@@ -314,7 +317,7 @@ DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = 'auth.users'::regclass
                  AND tgname = 'on_auth_user_created_add_membership') THEN
-        DROP TRIGGER on_auth_user_created_add_membership ON auth.users;
+        DROP TRIGGER IF EXISTS on_auth_user_created_add_membership ON auth.users;
     END IF;
 END
 $$;

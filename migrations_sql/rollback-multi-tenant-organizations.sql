@@ -109,7 +109,7 @@ BEGIN
     DROP TRIGGER IF EXISTS mt_profiles_personal_organization ON public.profiles;
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = 'auth.users'::regclass
                  AND tgname = 'on_auth_user_created_add_membership') THEN
-        DROP TRIGGER on_auth_user_created_add_membership ON auth.users;
+        DROP TRIGGER IF EXISTS on_auth_user_created_add_membership ON auth.users;
     END IF;
 END
 $$;

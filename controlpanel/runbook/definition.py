@@ -111,7 +111,8 @@ RLS_ADVICE = (
 DATA_ADVICE = (
     "Check migration_progress (troubleshooting page): the data step resumes from the last committed batch.",
     "Re-run the step: it continues where it stopped.",
-    "Manually assign users to the default organization only if the step cannot complete.",
+    "A user without an organization gets their own (their default): SELECT public.ensure_personal_organization(id) "
+    "FROM auth.users; never add users to a shared organization by hand.",
 )
 WORKERS_ADVICE = (
     "Verify SUPABASE_SERVICE_KEY in the Workers environment.",
