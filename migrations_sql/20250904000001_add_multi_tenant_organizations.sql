@@ -258,7 +258,8 @@ END
 $$;
 
 -- Backwards compatibility: a row written by single-tenant code (no organization_id) goes to its user's
--- personal organization (created on the fly for a new user), a row without a user to the unassigned one;
+-- default (personal) organization (created on the fly for a new user), a row without a user to the
+-- unassigned one;
 -- generated_automations follow their job. Runs only WHEN (NEW.organization_id IS NULL). Reads the row
 -- as jsonb so that it needs no column beyond the contract's (id, user_id, job_id).
 CREATE OR REPLACE FUNCTION public.set_organization_id_from_user() RETURNS trigger
@@ -278,7 +279,15 @@ BEGIN
         v_user := (v_row ->> CASE WHEN TG_TABLE_NAME = 'profiles' THEN 'id' ELSE 'user_id' END)::uuid;
     END IF;
     IF v_org IS NULL AND v_user IS NOT NULL THEN
-        v_org := public.ensure_personal_organization(v_user);
+        -- Their personal organization when they write there (the usual case), else the first organization
+        -- they can write in; a user without any gets their personal organization now (a new sign-up).
+        SELECT m.organization_id INTO v_org FROM public.organization_memberships m
+        WHERE m.user_id = v_user AND m.status = 'active' AND m.role IN ('admin', 'member')
+        ORDER BY (m.organization_id = v_user) DESC, m.accepted_at NULLS LAST, m.created_at
+        LIMIT 1;
+        IF v_org IS NULL THEN
+            v_org := public.ensure_personal_organization(v_user);
+        END IF;
     END IF;
     NEW.organization_id := coalesce(v_org, public.unassigned_organization_id());
     RETURN NEW;
