@@ -150,6 +150,10 @@ BEGIN
 END
 $$;
 
+ALTER TABLE public.profiles ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.audit_reports ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.automation_jobs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE public.generated_automations ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.organizations ENABLE ROW LEVEL SECURITY;
 ALTER TABLE public.organization_memberships ENABLE ROW LEVEL SECURITY;
 
@@ -159,7 +163,7 @@ ALTER TABLE public.organization_memberships ENABLE ROW LEVEL SECURITY;
 -- delete a job, write a generated automation on ProcessAudit) stays impossible, so no user gains a power.
 -- Reads: the rows of my active organizations (with personal organizations: my own rows). Writes: the rows
 -- of the organizations I am admin or member of; new rows are my own; nothing moves to an organization I
--- cannot write in (the helpers count a user's personal organization as theirs, see 0001).
+-- cannot write in (a new user's personal organization counts as theirs before it exists, see 0001).
 -- ---------------------------------------------------------------------------------------------------
 DO $$
 DECLARE
