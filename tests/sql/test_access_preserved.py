@@ -172,16 +172,37 @@ def test_new_signups_get_a_personal_organization_without_any_trigger_on_auth_use
         conn.commit()
 
 
+def _progress(db) -> dict:
+    with connect(db) as conn:
+        return {r[0]: r[1:] for r in conn.execute(
+            "SELECT table_name, rows_done, rows_total, status FROM migration_progress")}
+
+
 def test_progress_totals_are_right_after_rollback_and_rerun(small_template, clone):
+    """Issue 15: after a rollback and a re-run the totals were NULL (shown as "20000 / 0", a negative ETA)."""
+    from pglast import split
+
     db = clone(small_template)
     counts = small_template.counts
+    users, tables = counts["auth.users"], [t for t in TABLES if f"public.{t}" in counts]
     migrate(db)
     psql(db, ROLLBACK)
-    migrate(db)
+    for path in FORWARD[:2]:
+        psql(db, path)
+    # The data file statement by statement, as the panel runs it: totals right from the first batch on.
+    statements = list(split(FORWARD[2].read_text()))
+    prepare = next(i for i, s in enumerate(statements) if "CALL public.mt_prepare_data_migration" in s)
     with connect(db) as conn:
-        rows = {r[0]: r[1:] for r in conn.execute(
-            "SELECT table_name, rows_done, rows_total, status FROM migration_progress")}
-    assert rows["organization_memberships"] == (counts["auth.users"], counts["auth.users"], "done")
-    for table in TABLES:
+        for statement in statements[:prepare + 1]:
+            conn.execute(statement)
+        started = _progress(db)
+        assert started["organization_memberships"] == (users, users, "done")
+        for table in tables:
+            assert started[table] == (0, counts[f"public.{table}"], "pending"), table
+        for statement in statements[prepare + 1:]:
+            conn.execute(statement)
+    done = _progress(db)
+    assert done["organization_memberships"] == (users, users, "done")
+    for table in tables:
         total = counts[f"public.{table}"]
-        assert rows[table] == (total, total, "done"), table
+        assert done[table] == (total, total, "done"), table
