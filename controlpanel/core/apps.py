@@ -5,3 +5,8 @@ class CoreConfig(AppConfig):
     name = "controlpanel.core"
     label = "core"
     verbose_name = "Control panel"
+
+    def ready(self):
+        from . import redaction
+
+        redaction.connect()

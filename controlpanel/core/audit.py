@@ -1,5 +1,7 @@
 """The one place that writes audit events."""
 
+from controlpanel.targets.secrets import redact
+
 from .models import AuditEvent
 
 
@@ -21,6 +23,6 @@ def record(action: str, *, user=None, request=None, obj=None, **detail) -> Audit
         action=action,
         object_type=obj._meta.label if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
-        object_repr=str(obj)[:200] if obj is not None else "",
+        object_repr=redact(str(obj))[:200] if obj is not None else "",
         detail=detail,
     )

@@ -7,6 +7,8 @@ import urllib.request
 from django.conf import settings
 from django.core.mail import send_mail
 
+from controlpanel.targets.secrets import redact, redact_data
+
 log = logging.getLogger(__name__)
 
 
@@ -44,7 +46,9 @@ def channels():
 
 
 def notify(subject: str, body: str, **data) -> list[str]:
-    """Send through every configured channel; returns the names that accepted it. Never raises."""
+    """Send through every configured channel; returns the names that accepted it. Never raises.
+    Nothing secret leaves: subject, body and data are redacted first."""
+    subject, body, data = redact(subject), redact(body), redact_data(data)
     delivered = []
     for channel in channels():
         try:

@@ -4,13 +4,14 @@ Built only from stored data; secrets of the target (DSN, its password, the servi
 final text as a last line of defence, even though nothing upstream should carry them.
 """
 
-import csv
 import io
 import json
 
+from controlpanel.core import csvsafe
 from controlpanel.runs.models import Run
 from controlpanel.targets.connection import redact as redact_secrets
 from controlpanel.targets.connection import secret_values
+from controlpanel.targets.secrets import all_secret_values
 
 from . import scorecards, timeline
 from .models import Approval
@@ -21,7 +22,7 @@ def _iso(value):
 
 
 def redact(text: str, target) -> str:
-    return redact_secrets(text, secret_values(target))
+    return redact_secrets(text, secret_values(target) + all_secret_values())
 
 
 def build_report(run: Run) -> dict:
@@ -76,7 +77,7 @@ STEP_COLUMNS = ("key", "title", "phase", "status", "started_at", "finished_at", 
 
 def steps_csv(run: Run) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csvsafe.writer(buffer)
     writer.writerow(STEP_COLUMNS)
     for step in build_report(run)["steps"]:
         values = dict(step, estimate_minutes="–".join(str(m) for m in step["estimate_minutes"]))

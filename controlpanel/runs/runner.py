@@ -19,6 +19,7 @@ from django.utils import timezone
 from controlpanel.evidence.lockwatch import LockSummary, sample_locks
 from controlpanel.runbook.definition import RUNBOOK, Kind
 from controlpanel.targets.connection import TargetUnavailable, connect
+from controlpanel.targets.secrets import redact_data
 from controlpanel.targets.sqlrun import ScriptCancelled, StatementFailed
 from controlpanel.targets.sqlscript import ScriptError
 
@@ -326,7 +327,7 @@ def _finish(attempt: Attempt, status: str, *, result=None, error=None) -> str:
     migration lock is still held, so the next step cannot start on a target still being read."""
     now = timezone.now()
     ended = Attempt.objects.filter(pk=attempt.pk, status__in=(Status.QUEUED, Status.RUNNING)).update(
-        status=status, finished_at=now, result=result or {}, error=error)
+        status=status, finished_at=now, result=result or {}, error=redact_data(error) if error else error)
     if not ended:  # the reaper marked it interrupted meanwhile: keep that verdict, record what happened
         StepEvent.objects.create(attempt=attempt, kind=StepEvent.Kind.ERROR,
                                  message=f"The worker finished ({status}) after the attempt was marked interrupted.")

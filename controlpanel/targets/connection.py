@@ -10,6 +10,8 @@ from contextlib import contextmanager
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
+from .secrets import REDACTED, redact, secret_values  # noqa: F401  (the one redaction, re-exported)
+
 
 class TargetUnavailable(Exception):
     """The target cannot be reached; the message is safe to show."""
@@ -21,38 +23,12 @@ def dsn_for(target) -> str:
         raise TargetUnavailable(
             f"Target {target.name}: environment variable {target.dsn_env_var} is not set for this process."
         )
+    try:
+        conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        # The parser's message quotes the part it could not read (often the password): say only where it is.
+        raise TargetUnavailable(f"Target {target.name}: the DSN in {target.dsn_env_var} is malformed.") from None
     return dsn
-
-
-REDACTED = "[redacted]"
-MIN_SECRET_LENGTH = 4  # never "redact" trivially short values: they would mangle the whole text
-
-
-def secret_values(target=None, variable_names=()) -> list[str]:
-    """What must never be shown: the target's DSN and its password, its service key, and the values of
-    the named environment variables. Longest first, so a DSN is replaced before the password inside it."""
-    names = list(variable_names)
-    if target is not None:
-        names += [target.dsn_env_var, target.service_key_env_var]
-    secrets = set()
-    for name in names:
-        value = os.environ.get(name or "", "")
-        if not value:
-            continue
-        secrets.add(value)
-        try:
-            password = conninfo_to_dict(value).get("password")
-        except psycopg.ProgrammingError:  # not a DSN: the value itself is the secret
-            password = None
-        if password:
-            secrets.add(str(password))
-    return sorted((v for v in secrets if len(v) >= MIN_SECRET_LENGTH), key=len, reverse=True)
-
-
-def redact(text: str, secrets) -> str:
-    for secret in secrets:
-        text = text.replace(secret, REDACTED)
-    return text
 
 
 def _first_line(message: str) -> str:

@@ -9,8 +9,9 @@ import time
 from django.conf import settings
 from django.utils import timezone
 
-from controlpanel.targets.connection import redact, secret_values
+from controlpanel.targets.connection import secret_values
 from controlpanel.targets.pgenv import ClientProgramError, check_client_version, client_env, client_program
+from controlpanel.targets.secrets import LineRedactor
 
 from ..runner import StepFailed
 
@@ -22,16 +23,35 @@ def command_env(names) -> dict:
     return {name: os.environ[name] for name in (*BASE_VARIABLES, *names) if name in os.environ}
 
 
+QUIET_FLUSH_SECONDS = 1.0  # a program silent this long has finished printing what it held back
+
+
 def _stream(process, ctx, timeout: float, secrets=()) -> int:
-    """Copy the program's output to the live log line by line (secrets redacted); stop it on cancel or timeout."""
+    """Copy the program's output to the live log line by line (secrets redacted, also when split across
+    lines: a few lines are held back until the next ones or a pause); stop it on cancel or timeout."""
+    redactor = LineRedactor(secrets)
+    lock = threading.Lock()
+    last_line = [time.monotonic()]
+
+    def emit(lines):
+        for line in lines:
+            ctx.sink.emit("output", line)
+
     def pump():
         for line in process.stdout:
-            ctx.sink.emit("output", redact(line.rstrip("\n"), secrets))
+            with lock:
+                last_line[0] = time.monotonic()
+                emit(redactor.feed(line.rstrip("\n")))
+        with lock:
+            emit(redactor.flush())
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
     deadline = time.monotonic() + timeout
     while process.poll() is None:
+        with lock:
+            if time.monotonic() - last_line[0] > QUIET_FLUSH_SECONDS:
+                emit(redactor.flush())
         if ctx.is_cancelled() or time.monotonic() > deadline:
             process.terminate()
             try:
@@ -46,13 +66,19 @@ def _stream(process, ctx, timeout: float, secrets=()) -> int:
             raise StepFailed(f"The command did not finish within {timeout:.0f}s and was stopped.")
         time.sleep(0.2)
     reader.join(5)
+    with lock:
+        emit(redactor.flush())
     return process.returncode
 
 
 def run_backup(ctx) -> dict:
-    settings.BACKUP_DIR.mkdir(parents=True, exist_ok=True)
+    settings.BACKUP_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     stamp = timezone.now().strftime("%Y%m%dT%H%M%S")
     path = settings.BACKUP_DIR / f"{ctx.target.name}-run{ctx.run.pk}-{stamp}.dump"
+    # A dump holds every row of the target: create it readable by the panel's user only, before pg_dump
+    # writes into it (pg_dump keeps the mode of a file that exists).
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+    os.chmod(path, 0o600)
     started = time.monotonic()
     program = client_program("pg_dump")
     try:
