@@ -1,6 +1,5 @@
 """Leads' pages: history, a run's timeline, comparison, exports, audit log; approvals and escalations."""
 
-import csv
 from datetime import datetime, time, timedelta
 
 from django.contrib import messages
@@ -12,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from controlpanel.core import audit, roles
+from controlpanel.core import audit, csvsafe, roles
 from controlpanel.core.access import requires
 from controlpanel.core.models import AuditEvent
 from controlpanel.runs.engine import StepRefused
@@ -172,7 +171,7 @@ def audit_export(request):
     # The export shows the log as it was when asked, not the "audit.export" event recorded for it below.
     newest = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
     events = filtered_audit(data).filter(id__lte=newest).values_list(*AUDIT_COLUMNS)
-    writer = csv.writer(_Echo())
+    writer = csvsafe.writer(_Echo())
 
     def rows():
         yield writer.writerow(AUDIT_COLUMNS)

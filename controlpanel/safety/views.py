@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 
 from controlpanel.core import audit, roles
 from controlpanel.core.access import requires
+from controlpanel.core.params import optional_id
 from controlpanel.evidence.scorecard import pre_migration_snapshot
 from controlpanel.runbook.definition import RUNBOOK
 from controlpanel.runs import engine
@@ -60,7 +61,7 @@ def preflight_start(request, name):
     from .tasks import preflight_task
 
     target = get_object_or_404(Target, name=name)
-    run = Run.objects.filter(pk=request.POST.get("run") or None, target=target).first()
+    run = Run.objects.filter(pk=optional_id(request.POST, "run"), target=target).first()
     if _queue(request, preflight_task, target.pk, run.pk if run else None, request.user.pk):
         audit.record("safety.preflight", request=request, obj=target, run=run.pk if run else None)
         messages.info(request, f"Preflight of {target.name} queued; this page shows the report when it is done.")
@@ -79,7 +80,7 @@ def rehearse_start(request, name):
     from .tasks import rehearse_task
 
     target = get_object_or_404(Target, name=name)
-    run = Run.objects.filter(pk=request.POST.get("run") or None, target=target).first()
+    run = Run.objects.filter(pk=optional_id(request.POST, "run"), target=target).first()
     directory = bundle_dir(run.bundle_dir if run else None)
     try:
         pinned = checksums(directory)

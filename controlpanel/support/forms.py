@@ -10,7 +10,7 @@ class LookupForm(forms.Form):
     kind = forms.ChoiceField(choices=LookupResult.Kind.choices, initial=LookupResult.Kind.PERSON,
                              label="Look up", widget=forms.RadioSelect)
     query = forms.CharField(required=False, max_length=320, label="Email, user id, organization slug or name")
-    page = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    page = forms.IntegerField(required=False, min_value=1, max_value=1_000_000, widget=forms.HiddenInput)
 
     def clean(self):
         data = super().clean()

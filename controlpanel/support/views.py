@@ -1,6 +1,5 @@
 """Support's pages: membership lookups answered by a Celery task, the page polls the stored result."""
 
-import csv
 import logging
 
 from django.contrib import messages
@@ -10,7 +9,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
-from controlpanel.core import audit, roles
+from controlpanel.core import audit, csvsafe, roles
 from controlpanel.core.access import requires
 
 from .forms import LookupForm
@@ -76,7 +75,7 @@ def export(request, lookup_id):
         return redirect("support:result", lookup_id=found.pk)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="users-without-membership-{found.target.name}.csv"'
-    writer = csv.writer(response)
+    writer = csvsafe.writer(response)
     writer.writerow(["user_id", "email", "created_at"])
     for user in found.result.get("users", []):
         writer.writerow([user["id"], user["email"], user["created_at"]])
