@@ -145,10 +145,19 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 STEP_QUEUE = "steps"
 CELERY_TASK_ROUTES = {"controlpanel.runs.tasks.execute_step": {"queue": STEP_QUEUE}}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Written into django-celery-beat's tables at every beat start (re-created and re-enabled if removed):
+# crash recovery must not depend on a row anyone could delete.
+CELERY_BEAT_SCHEDULE = {
+    "Mark steps with a stale heartbeat as interrupted": {
+        "task": "controlpanel.runs.tasks.reap_stale_steps", "schedule": 5.0, "enabled": True,
+    },
+}
 CELERY_TIMEZONE = TIME_ZONE
 # A step whose heartbeat is older than this is considered orphaned (its worker died).
 STEP_HEARTBEAT_SECONDS = env_int("STEP_HEARTBEAT_SECONDS", 1)
 STEP_STALE_AFTER_SECONDS = env_int("STEP_STALE_AFTER_SECONDS", 15)
+# A queued attempt no worker has taken after this long is failed by the reaper (lost message, no step worker).
+STEP_QUEUED_TIMEOUT_SECONDS = env_int("STEP_QUEUED_TIMEOUT_SECONDS", 300)
 # How long a step waits for the target's migration lock before failing as "another step holds it".
 STEP_LOCK_WAIT_SECONDS = env_int("STEP_LOCK_WAIT_SECONDS", 10)
 

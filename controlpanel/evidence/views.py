@@ -77,6 +77,9 @@ def sign_off(request, run_id, criterion):
         raise Http404("not a manual criterion")
     met = request.POST.get("met") == "1"
     note = request.POST.get("note", "").strip()[:2000]
+    if not note:
+        messages.error(request, "A sign-off needs a note saying what was checked.")
+        return redirect(reverse("evidence:run", args=[run.pk]) + f"#{criterion}")
     signoff = SignOff.objects.create(run=run, criterion=criterion, met=met, note=note, signed_by=request.user)
     audit.record("evidence.sign_off", request=request, obj=run, criterion=criterion, met=met, note=note,
                  signoff=signoff.pk)

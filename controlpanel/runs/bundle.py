@@ -1,11 +1,12 @@
 """The SQL bundle on disk: checksums pinned by runs, files loaded only when they still match."""
 
+import hashlib
 from pathlib import Path
 
 from django.conf import settings
 
 from controlpanel.runbook.definition import RUNBOOK
-from controlpanel.targets.sqlscript import Script, file_checksum, load_script
+from controlpanel.targets.sqlscript import Script, file_checksum, parse_script
 
 
 class BundleChanged(Exception):
@@ -34,14 +35,15 @@ def changed_files(run) -> list[str]:
 
 
 def verified_script(run, name: str) -> Script:
-    """Load a bundle file for execution, refusing it if it no longer matches the run's checksum."""
-    path = Path(run.bundle_dir) / name
-    text = path.read_bytes() if path.is_file() else None
-    import hashlib
+    """Load a bundle file for execution, refusing it if it no longer matches the run's checksum.
 
-    if text is None or hashlib.sha256(text).hexdigest() != run.checksums.get(name):
+    The file is read once: the bytes that were hashed are the bytes parsed, so a file swapped between
+    the check and the parse can never run unreviewed statements."""
+    path = Path(run.bundle_dir) / name
+    data = path.read_bytes() if path.is_file() else None
+    if data is None or hashlib.sha256(data).hexdigest() != run.checksums.get(name):
         raise BundleChanged(
             f"{name} changed since run {run.pk} was created (checksum differs from the pinned one). "
             "Refusing to run it: create a new run to use the new file, after reviewing the change."
         )
-    return load_script(path)
+    return parse_script(data.decode(), name=path.name)

@@ -46,6 +46,7 @@ def create_run(target, user, *, window_start=None, window_end=None, bundle_dir=N
                 f"{open_run.created_at:%Y-%m-%d %H:%M} UTC): continue it, or abandon it from its page first.")
         run = Run.objects.create(
             target=target,
+            environment=target.environment,
             created_by=user,
             window_start=window_start,
             window_end=window_end,
@@ -102,8 +103,11 @@ def refresh_run_status(run: Run) -> None:
 # --- starting steps -------------------------------------------------------------------------------
 
 def start_step(run: Run, key: str, user, *, params=None, confirm_target: str | None = None, request=None,
-               resume: bool = False) -> Attempt:
-    """Queue one attempt of a step; refuses with the reasons if it may not start now."""
+               resume: bool = False, rerun: bool = False) -> Attempt:
+    """Queue one attempt of a step; refuses with the reasons if it may not start now.
+
+    A succeeded step runs again only when asked for explicitly (`rerun`), or for per-table actions whose
+    every request names its table: a replayed or forged POST never re-executes finished work."""
     step_def = RUNBOOK.step(key)
     if step_def.changes_target and confirm_target != run.target.name:
         raise StepRefused(f"Type or confirm the target name “{run.target.name}” to run “{step_def.title}”.")
@@ -112,6 +116,8 @@ def start_step(run: Run, key: str, user, *, params=None, confirm_target: str | N
     with transaction.atomic():
         Run.objects.select_for_update().get(pk=run.pk)  # two different steps of one run cannot both start
         step = StepRun.objects.select_for_update().get(run=run, key=key)
+        if step.status == Status.SUCCEEDED and not (rerun or step_def.kind == Kind.TABLE_ACTION):
+            raise StepRefused(f"“{step_def.title}” already succeeded; running it again must be asked for explicitly.")
         reasons = gates.blockers(run, key, user)
         if reasons:
             raise StepRefused(" ".join(reasons))
@@ -122,8 +128,8 @@ def start_step(run: Run, key: str, user, *, params=None, confirm_target: str | N
         step.status = Status.QUEUED
         step.finished_at = None
         step.save(update_fields=["status", "finished_at"])
-        audit.record("step.resume" if resume else "step.start", user=user, request=request, obj=step,
-                     run=run.pk, step=key, attempt=number, params=params or {})
+        audit.record("step.resume" if resume else "step.rerun" if rerun else "step.start", user=user,
+                     request=request, obj=step, run=run.pk, step=key, attempt=number, params=params or {})
     dispatch(attempt, previous_status)
     return attempt
 
@@ -150,7 +156,7 @@ def command_for(run: Run, step_def):
     if not step_def.command_name:
         return None
     return (
-        StepCommand.objects.filter(name=step_def.command_name, environment=run.target.environment).first()
+        StepCommand.objects.filter(name=step_def.command_name, environment=run.environment).first()
         or StepCommand.objects.filter(name=step_def.command_name, environment="").first()
     )
 
@@ -231,6 +237,9 @@ def sign_off(run: Run, key: str, user, note: str = "", request=None) -> None:
     step_def = RUNBOOK.step(key)
     if step_def.kind != Kind.COMMAND:
         raise StepRefused("Only deployment steps are signed off.")
+    note = (note or "").strip()
+    if not note:
+        raise StepRefused("Say what was done: a sign-off needs a note.")
     with transaction.atomic():
         Run.objects.select_for_update().get(pk=run.pk)
         step = StepRun.objects.select_for_update().get(run=run, key=key)
@@ -240,7 +249,7 @@ def sign_off(run: Run, key: str, user, note: str = "", request=None) -> None:
         now = timezone.now()
         step.status = Status.SUCCEEDED
         step.signed_off_by = user
-        step.sign_off_reason = note or "signed off"
+        step.sign_off_reason = note
         step.started_at = step.started_at or now
         step.finished_at = now
         step.save()
@@ -319,7 +328,8 @@ def record_override(run: Run, gate: str, user, reason: str, request=None) -> Gat
 # --- the worker's side of the state machine ----------------------------------------------------------
 
 def reap_stale_steps(now=None) -> list[int]:
-    """Running attempts whose heartbeat stopped (worker died) become interrupted and wait for a person."""
+    """Running attempts whose heartbeat stopped (worker died) become interrupted, queued attempts no worker took
+    become failed: either way they wait for a person."""
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.STEP_STALE_AFTER_SECONDS)
     reaped = []
@@ -337,6 +347,22 @@ def reap_stale_steps(now=None) -> list[int]:
             StepRun.objects.filter(pk=attempt.step_id).update(status=Status.INTERRUPTED, finished_at=now)
             StepEvent.objects.create(attempt=attempt, kind=StepEvent.Kind.ERROR, message=attempt.error["message"])
             audit.record("step.interrupted", obj=attempt.step, run=attempt.step.run_id, attempt=attempt.number)
+            reaped.append(attempt.pk)
+        # A queued attempt no worker took (message lost, or no worker serves the step queue) would wait forever:
+        # fail it so a person can retry; the runner's fencing never starts an attempt that is no longer queued.
+        unclaimed_cutoff = now - timedelta(seconds=settings.STEP_QUEUED_TIMEOUT_SECONDS)
+        for attempt in Attempt.objects.select_for_update(skip_locked=True).filter(
+                status=Status.QUEUED, queued_at__lt=unclaimed_cutoff).select_related("step"):
+            attempt.status = Status.FAILED
+            attempt.finished_at = now
+            attempt.error = {"message": f"No worker took this step within {settings.STEP_QUEUED_TIMEOUT_SECONDS}s "
+                                        f"(queued at {attempt.queued_at:%H:%M:%S}): its queue message was lost or no "
+                                        "worker serves the step queue. Check /health/, then retry."}
+            attempt.save(update_fields=["status", "finished_at", "error"])
+            StepRun.objects.filter(pk=attempt.step_id, status=Status.QUEUED).update(status=Status.FAILED,
+                                                                                   finished_at=now)
+            StepEvent.objects.create(attempt=attempt, kind=StepEvent.Kind.ERROR, message=attempt.error["message"])
+            audit.record("step.unclaimed", obj=attempt.step, run=attempt.step.run_id, attempt=attempt.number)
             reaped.append(attempt.pk)
         # A worker that died after recording its attempt's outcome but before the step's (e.g. during an
         # evidence snapshot) leaves the step shown as active: give it its latest attempt's outcome.

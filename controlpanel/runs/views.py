@@ -252,7 +252,7 @@ def step_start(request, run_id, key):
         params = {"table": request.POST["table"]} if request.POST.get("table") else None
         attempt = engine.start_step(run, key, request.user, params=params, request=request,
                                     confirm_target=request.POST.get("confirm_target"),
-                                    resume=request.POST.get("resume") == "1")
+                                    resume=request.POST.get("resume") == "1", rerun=request.POST.get("rerun") == "1")
         return f"“{RUNBOOK.step(key).title}” queued (attempt {attempt.number})."
 
     return _act(request, run_id, key, start)
