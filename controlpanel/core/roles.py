@@ -53,6 +53,9 @@ def perm(codename: str) -> str:
 LEAD_ADMIN_APPS = ("targets", "runs", "django_celery_beat", "support", "evidence", "monitoring", "leads")
 LEAD_ADMIN_MODELS = {"target", "stepcommand", "contact", "escalationlevel", "periodictask", "intervalschedule",
                      "crontabschedule", "notificationchannel", "healththreshold", "postmigrationtask"}
+# Shown to leads, never edited by them: a periodic task runs any task with any arguments as anyone
+# (e.g. drive_run "signed off" by another person), and deleting one can switch crash recovery off.
+LEAD_VIEW_ONLY_APPS = ("django_celery_beat",)
 
 
 def ensure_roles() -> dict[str, Group]:
@@ -64,7 +67,7 @@ def ensure_roles() -> dict[str, Group]:
         if role == LEAD:
             permissions += Permission.objects.filter(
                 content_type__app_label__in=LEAD_ADMIN_APPS, content_type__model__in=LEAD_ADMIN_MODELS
-            )
+            ).exclude(content_type__app_label__in=LEAD_VIEW_ONLY_APPS, codename__regex=r"^(add|change|delete)_")
             permissions += Permission.objects.filter(codename="view_auditevent")
         group.permissions.set(permissions)
         groups[role] = group

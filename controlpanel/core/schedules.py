@@ -1,14 +1,13 @@
-"""Periodic tasks registered in django-celery-beat (editable in the admin afterwards)."""
+"""The panel's own periodic tasks: settings.CELERY_BEAT_SCHEDULE is the one list.
 
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
+django-celery-beat's DatabaseScheduler writes that list into its tables every time beat starts, so a
+deleted or disabled safety schedule (the reaper) comes back with the next start; bootstrap writes it too.
+"""
 
-# name -> (task, seconds between runs)
-SCHEDULES = {
-    "Mark steps with a stale heartbeat as interrupted": ("controlpanel.runs.tasks.reap_stale_steps", 5),
-}
+from django.conf import settings
+from django_celery_beat.schedulers import ModelEntry
 
 
 def ensure_schedules() -> None:
-    for name, (task, seconds) in SCHEDULES.items():
-        interval, _ = IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)
-        PeriodicTask.objects.get_or_create(name=name, defaults={"task": task, "interval": interval})
+    for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+        ModelEntry.from_entry(name, **entry)

@@ -15,7 +15,7 @@ ACTION_STEPS = {Approval.Action.STEP1: "step1.schema", Approval.Action.ROLLBACK:
 
 def needs_approval(run: Run, action: str) -> bool:
     """Production only: staging and demo rehearse freely."""
-    return run.target.is_production
+    return run.is_production
 
 
 def valid_approval(run: Run, action: str) -> Approval | None:

@@ -9,7 +9,7 @@ from .models import Approval
 
 def approvals_panel(request, run):
     """Production runs: lead approvals of Step 1 and emergency rollback, and how to ask for them."""
-    if not run.target.is_production or not request.user.has_perm(roles.perm(roles.VIEW_RUNS)):
+    if not run.is_production or not request.user.has_perm(roles.perm(roles.VIEW_RUNS)):
         return None
     actions = []
     for action in Approval.Action:

@@ -46,7 +46,7 @@ def drive(run_id: int, *, through: str | None = None, sign_off_as: int | None = 
     run = Run.objects.select_related("target").get(pk=run_id)
     signer = get_user_model().objects.get(pk=sign_off_as) if sign_off_as else None
     operator = operator or signer or run.created_by
-    if signer and run.target.is_production:
+    if signer and run.is_production:
         raise DriveStopped("--sign-off-as is refused for production targets: a person ticks and signs off there.")
     for step_def in steps_through(through):
         step = run.steps.get(key=step_def.key)

@@ -23,7 +23,7 @@ def staging_passed(run: Run) -> Run | None:
     (a validation marked done by hand is not evidence that staging passed)."""
     return (
         Run.objects.filter(
-            target__environment="staging",
+            environment="staging",
             checksums=run.checksums,
             steps__key="step2.validate",
             steps__status=StepRun.Status.SUCCEEDED,
@@ -70,7 +70,7 @@ def _closed(gates, run: Run) -> list[str]:
 
 def production_gates(run: Run) -> list[str]:
     """A gated step on production needs every PRODUCTION_GATES entry open (or overridden by a lead)."""
-    if not run.target.is_production:
+    if not run.is_production:  # the run's snapshot of its target's environment, not the live row
         return []
     return _closed(PRODUCTION_GATES, run)
 

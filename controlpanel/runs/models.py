@@ -20,6 +20,8 @@ class Run(models.Model):
         ABANDONED = "abandoned", "Abandoned"
 
     target = models.ForeignKey(Target, on_delete=models.PROTECT, related_name="runs")
+    # The target's classification when the run was created: the gates read this, never the live target row.
+    environment = models.CharField(max_length=16, choices=Target.Environment.choices, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     window_start = models.DateTimeField("maintenance window start", null=True, blank=True)
@@ -35,6 +37,15 @@ class Run(models.Model):
 
     def __str__(self):
         return f"Run {self.pk} on {self.target.name}"
+
+    def save(self, *args, **kwargs):
+        if self._state.adding and not self.environment:  # snapshot at creation, whoever creates the row
+            self.environment = self.target.environment
+        super().save(*args, **kwargs)
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == Target.Environment.PRODUCTION
 
     @property
     def checksum_digest(self) -> str:

@@ -33,11 +33,11 @@ def backup_taken(ctx):
 
 
 def staging_passed_for_run(ctx):
-    target = ctx.target
-    if target.environment == "staging":
+    environment = ctx.run.environment
+    if environment == "staging":
         return True, {"summary": "this run is the staging test"}
-    if not target.is_production:
-        return True, {"summary": f"not required for a {target.environment} target"}
+    if not ctx.run.is_production:
+        return True, {"summary": f"not required for a {environment} target"}
     if ctx.run.overrides.filter(gate="staging").exists():
         override = ctx.run.overrides.get(gate="staging")
         return True, {"summary": f"overridden by {override.lead}: {override.reason}"}

@@ -1,5 +1,9 @@
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+
+# What decides which gates apply and which database is reached: fixed once the target has a run.
+CLASSIFICATION_FIELDS = ("environment", "dsn_env_var")
 
 
 class Target(models.Model):
@@ -35,6 +39,26 @@ class Target(models.Model):
     def __str__(self):
         return self.name
 
+    def save(self, *args, **kwargs):
+        self.clean()  # also for code paths that skip forms
+        super().save(*args, **kwargs)
+
     @property
     def is_production(self) -> bool:
         return self.environment == self.Environment.PRODUCTION
+
+    def classification_changes(self) -> dict:
+        """{field: (stored, new)} for the classification fields this unsaved instance changes."""
+        if self.pk is None:
+            return {}
+        stored = type(self).objects.filter(pk=self.pk).values(*CLASSIFICATION_FIELDS).first() or {}
+        return {f: (stored[f], getattr(self, f)) for f in CLASSIFICATION_FIELDS
+                if f in stored and stored[f] != getattr(self, f)}
+
+    def clean(self):
+        # Runs trust what the target was when they were created (gates, evidence, approvals): once one exists,
+        # re-classifying the target or pointing it at another database is a new target, not an edit.
+        changes = self.classification_changes()
+        if changes and self.runs.exists():
+            raise ValidationError({f: "Fixed once the target has a run: create a new target instead."
+                                   for f in changes})
