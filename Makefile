@@ -11,6 +11,8 @@ export PYTHONUNBUFFERED := 1
 # honcho runs the Procfile's commands through the shell: the virtualenv's programs come first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SUPABASE_SERVICE_KEY ?= demo-service-key-not-a-secret
+# Django refuses to start without a real key unless DEBUG: this installation keeps its own in var/secret_key.
+export SECRET_KEY ?= $(shell scripts/secret_key.sh)
 
 .PHONY: up test install services control-db migrate demo browser plpgsql-check lint bench run
 
@@ -50,12 +52,13 @@ plpgsql-check: services
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-$$major-plpgsql-check >/dev/null) \
 	  || { echo "Could not install postgresql-$$major-plpgsql-check (needs root and Debian's package mirror)."; exit 1; }; }
 
+# The local demo is served over plain http on 127.0.0.1 (HTTPS=0); a deployment keeps the default (README).
 up: demo
 	@scripts/banner.sh $(PORT)
-	WEB_PORT=$(PORT) exec $(VENV)/bin/honcho start -f Procfile
+	HTTPS=$${HTTPS:-0} WEB_PORT=$(PORT) exec $(VENV)/bin/honcho start -f Procfile
 
 run:
-	WEB_PORT=$(PORT) exec $(VENV)/bin/honcho start -f Procfile
+	HTTPS=$${HTTPS:-0} WEB_PORT=$(PORT) exec $(VENV)/bin/honcho start -f Procfile
 
 # Tests use their own control database (pytest-django's test_ prefix) and Redis database 15,
 # so a running `make up` never picks up a test's tasks.

@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -19,8 +21,17 @@ def env_int(name: str, default: int) -> int:
 
 
 DEBUG = env_bool("DEBUG", False)
-# A fixed development key is only acceptable when debugging locally; production sets SECRET_KEY.
-SECRET_KEY = env_str("SECRET_KEY", "insecure-local-only-key-change-me-in-production-0123456789")
+# Without DEBUG the panel refuses to start on a missing or placeholder key: sessions, CSRF tokens and
+# password resets would be forgeable. `make up`/`make test` generate one in var/secret_key.
+_DEBUG_ONLY_KEY = "insecure-local-only-key-change-me-in-production-0123456789"
+SECRET_KEY = env_str("SECRET_KEY", "")
+if len(set(SECRET_KEY)) < 5 or len(SECRET_KEY) < 50 or SECRET_KEY.startswith(("insecure", "django-insecure")):
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set to a real secret (50+ random characters) when DEBUG is off; "
+            "`make up` and `make test` keep one in var/secret_key."
+        )
+    SECRET_KEY = _DEBUG_ONLY_KEY
 ALLOWED_HOSTS = env_str("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 CSRF_TRUSTED_ORIGINS = [o for o in env_str("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
@@ -33,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_celery_beat",
+    "axes",
     "controlpanel.core",
     "controlpanel.targets",
     "controlpanel.runs",
@@ -55,6 +67,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "controlpanel.core.timezones.ViewerTimezoneMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "controlpanel.core.middleware.IdleSessionMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the lockout page
 ]
 
 ROOT_URLCONF = "controlpanel.urls"
@@ -110,6 +124,26 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Served over HTTPS unless DEBUG: cookies only over TLS, HTTP redirected, HSTS. HTTPS=0 is for a plain-http
+# local demo (`make up` on 127.0.0.1) and the test server; behind a TLS proxy set SECURE_PROXY_SSL_HEADER too.
+HTTPS = env_bool("HTTPS", not DEBUG)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT = HTTPS
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = HTTPS
+if env_bool("BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# A session ends after this long without a request (the middleware slides it at most once a minute).
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 30)
+SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
+
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT failures for one username, or from one address,
+# logins are refused for AXES_COOLOFF_TIME hours; every failure, lockout and login is in the audit log.
+AUTHENTICATION_BACKENDS = ["controlpanel.core.auth.ThrottledBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "core/locked_out.html"
 
 # --- the panel's own settings -------------------------------------------------------------------
 # Where the SQL bundle lives; point it at another team's files to rehearse them.

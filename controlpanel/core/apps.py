@@ -7,6 +7,7 @@ class CoreConfig(AppConfig):
     verbose_name = "Control panel"
 
     def ready(self):
-        from . import redaction
+        from . import auth, redaction
 
         redaction.connect()
+        auth.connect()

@@ -61,6 +61,7 @@ def test_the_support_export_escapes_formulas(db, client, cast, paper_target):
 
 def test_backups_are_readable_by_the_panel_user_only(db, oncall, demo_target, settings, tmp_path):
     from controlpanel.runs.executors.commands import run_backup
+    from controlpanel.targets.connection import target_connection
 
     settings.BACKUP_DIR = tmp_path / "backups"
     run = engine.create_run(demo_target, oncall)
@@ -78,7 +79,9 @@ def test_backups_are_readable_by_the_panel_user_only(db, oncall, demo_target, se
     Ctx.run = run
     old_umask = os.umask(0o022)
     try:
-        result = run_backup(Ctx())
+        with target_connection(demo_target) as conn:
+            Ctx.conn = conn
+            result = run_backup(Ctx())
     finally:
         os.umask(old_umask)
     mode = stat.S_IMODE((settings.BACKUP_DIR / result["file"]).stat().st_mode)
