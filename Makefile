@@ -7,6 +7,9 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 export DEMO_TARGET_DSN ?= postgresql://postgres@127.0.0.1:5432/processaudit_demo
 export CONTROL_DB_NAME ?= controlpanel
+# Migrations run as the database owner; web, workers and beat as the least-privileged app role (README).
+CONTROL_DB_OWNER ?= postgres
+APP_ROLE := $(or $(CONTROL_DB_APP_ROLE),$(CONTROL_DB_NAME)_app)
 export PYTHONUNBUFFERED := 1
 # honcho runs the Procfile's commands through the shell: the virtualenv's programs come first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -29,14 +32,14 @@ services:
 	@scripts/ensure_services.sh
 
 control-db: services
-	@scripts/ensure_database.sh $(CONTROL_DB_NAME)
+	@CONTROL_DB_APP_ROLE=$(APP_ROLE) scripts/ensure_database.sh $(CONTROL_DB_NAME)
 
 migrate: install control-db
-	$(PY) manage.py migrate --noinput -v0
+	CONTROL_DB_USER=$(CONTROL_DB_OWNER) CONTROL_DB_APP_ROLE=$(APP_ROLE) $(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py collectstatic --noinput -v0
 
 demo: migrate plpgsql-check
-	$(PY) manage.py bootstrap_demo
+	CONTROL_DB_USER=$(APP_ROLE) $(PY) manage.py bootstrap_demo
 
 # Debian's chromium for the browser tests (Playwright drives it; no browser download).
 browser:
@@ -55,10 +58,10 @@ plpgsql-check: services
 # The local demo is served over plain http on 127.0.0.1 (HTTPS=0); a deployment keeps the default (README).
 up: demo
 	@scripts/banner.sh $(PORT)
-	HTTPS=$${HTTPS:-0} WEB_PORT=$(PORT) exec $(VENV)/bin/honcho start -f Procfile
+	CONTROL_DB_USER=$(APP_ROLE) HTTPS=$${HTTPS:-0} WEB_PORT=$(PORT) exec $(VENV)/bin/honcho start -f Procfile
 
 run:
-	HTTPS=$${HTTPS:-0} WEB_PORT=$(PORT) exec $(VENV)/bin/honcho start -f Procfile
+	CONTROL_DB_USER=$(APP_ROLE) HTTPS=$${HTTPS:-0} WEB_PORT=$(PORT) exec $(VENV)/bin/honcho start -f Procfile
 
 # Tests use their own control database (pytest-django's test_ prefix) and Redis database 15,
 # so a running `make up` never picks up a test's tasks.

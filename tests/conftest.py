@@ -142,9 +142,12 @@ def demo_target(target_factory):
 # --- the queue ----------------------------------------------------------------------------------------
 
 def _worker_env(db_name: str) -> dict:
+    from controlpanel.core.dbroles import app_role
+
     env = dict(os.environ)
-    env.update(CONTROL_DB_NAME=db_name, REDIS_URL=settings.REDIS_URL, PYTHONUNBUFFERED="1",
-               STEP_STALE_AFTER_SECONDS=str(settings.STEP_STALE_AFTER_SECONDS))
+    # Workers run as the least-privileged app role (created and granted when the test database is migrated).
+    env.update(CONTROL_DB_NAME=db_name, CONTROL_DB_USER=app_role(db_name), REDIS_URL=settings.REDIS_URL,
+               PYTHONUNBUFFERED="1", STEP_STALE_AFTER_SECONDS=str(settings.STEP_STALE_AFTER_SECONDS))
     return env
 
 

@@ -7,7 +7,10 @@ class CoreConfig(AppConfig):
     verbose_name = "Control panel"
 
     def ready(self):
-        from . import auth, redaction
+        from django.db.models.signals import post_migrate
+
+        from . import auth, dbroles, redaction
 
         redaction.connect()
         auth.connect()
+        post_migrate.connect(dbroles.after_migrate, sender=self, dispatch_uid="controlpanel.grant_app_role")
