@@ -11,7 +11,7 @@ export CONTROL_DB_NAME ?= controlpanel
 CONTROL_DB_OWNER ?= postgres
 APP_ROLE := $(or $(CONTROL_DB_APP_ROLE),$(CONTROL_DB_NAME)_app)
 export PYTHONUNBUFFERED := 1
-# honcho runs the Procfile's commands through the shell: the virtualenv's programs come first.
+# supervisord starts the processes of supervisord.conf: the virtualenv's programs come first.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SUPABASE_SERVICE_KEY ?= demo-service-key-not-a-secret
 # Django refuses to start without a real key unless DEBUG: this installation keeps its own in var/secret_key.
@@ -57,11 +57,13 @@ plpgsql-check: services
 
 # The local demo is served over plain http on 127.0.0.1 (HTTPS=0); a deployment keeps the default (README).
 up: demo
+	@mkdir -p var
 	@scripts/banner.sh $(PORT)
-	CONTROL_DB_USER=$(APP_ROLE) HTTPS=$${HTTPS:-0} WEB_PORT=$(PORT) exec $(VENV)/bin/honcho start -f Procfile
+	CONTROL_DB_USER=$(APP_ROLE) HTTPS=$${HTTPS:-0} WEB_PORT=$(PORT) exec $(VENV)/bin/supervisord -c supervisord.conf
 
 run:
-	CONTROL_DB_USER=$(APP_ROLE) HTTPS=$${HTTPS:-0} WEB_PORT=$(PORT) exec $(VENV)/bin/honcho start -f Procfile
+	@mkdir -p var
+	CONTROL_DB_USER=$(APP_ROLE) HTTPS=$${HTTPS:-0} WEB_PORT=$(PORT) exec $(VENV)/bin/supervisord -c supervisord.conf
 
 # Tests use their own control database (pytest-django's test_ prefix) and Redis database 15,
 # so a running `make up` never picks up a test's tasks.

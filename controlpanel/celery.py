@@ -3,7 +3,10 @@ import os
 
 from celery import Celery, signals
 
+from controlpanel.broker import patch_redis_transport
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "controlpanel.settings")
+patch_redis_transport()
 
 app = Celery("controlpanel")
 app.config_from_object("django.conf:settings", namespace="CELERY")

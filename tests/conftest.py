@@ -154,8 +154,9 @@ def _worker_env(db_name: str) -> dict:
 class WorkerProcess:
     """A real `celery worker` subprocess on the test control database and Redis."""
 
-    def __init__(self, db_name: str, name: str | None = None, queues: str = "steps,default", concurrency: int = 2):
-        self.db_name, self.queues, self.concurrency = db_name, queues, concurrency
+    def __init__(self, db_name: str, name: str | None = None, queues: str = "steps,default", concurrency: int = 2,
+                 env: dict | None = None):
+        self.db_name, self.queues, self.concurrency, self.env = db_name, queues, concurrency, env or {}
         self.name = name or f"test-{uuid.uuid4().hex[:6]}"
         self.process = None
         self.log = ROOT / "artifacts" / f"worker-{self.name}.log"
@@ -166,7 +167,7 @@ class WorkerProcess:
             [sys.executable, "-m", "celery", "-A", "controlpanel", "worker", "-Q", self.queues,
              "-c", str(self.concurrency), "-n", f"{self.name}@%h", "--loglevel", "INFO", "--without-mingle",
              "--without-gossip"],
-            cwd=ROOT, env=_worker_env(self.db_name), stdout=self.log.open("w"), stderr=subprocess.STDOUT,
+            cwd=ROOT, env=_worker_env(self.db_name) | self.env, stdout=self.log.open("w"), stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self.wait_ready()

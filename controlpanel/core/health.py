@@ -24,14 +24,20 @@ def redis_ok() -> tuple[bool, str]:
 
 
 def workers_ok(timeout: float = 1.0) -> tuple[bool, str]:
+    """Every queue the panel uses has a worker consuming it: a steps worker that died shows here even while
+    the default worker still answers."""
     from controlpanel.celery import app
 
     try:
-        replies = app.control.ping(timeout=timeout) or []
+        replies = app.control.inspect(timeout=timeout).active_queues() or {}
     except Exception as exc:
         return False, type(exc).__name__
     if not replies:
         return False, "no worker answered"
+    served = {queue["name"] for queues in replies.values() for queue in queues or ()}
+    missing = [q for q in (settings.STEP_QUEUE, settings.CELERY_TASK_DEFAULT_QUEUE) if q not in served]
+    if missing:
+        return False, f"no worker serves the {' and '.join(missing)} queue ({len(replies)} worker(s) answered)"
     return True, f"{len(replies)} worker(s)"
 
 
