@@ -115,3 +115,14 @@ def test_command_output_is_redacted_even_split_across_lines(secret_target):
     assert ctx.sink.lines[0] == "start" and ctx.sink.lines[-1] == "end"
     assert PASSWORD[:6] not in log and PASSWORD[6:] not in log and PASSWORD[::-1] not in log
     assert base64.b64encode(PASSWORD.encode()).decode()[:12] not in log
+
+
+def test_task_results_are_not_logged_by_the_worker(transactional_db, celery_worker, demo_target):
+    from controlpanel.targets.tasks import check_target_task
+    from tests.support.waiting import wait_until
+
+    check_target_task.delay(demo_target.pk)
+    wait_until(lambda: demo_target.refresh_from_db() or demo_target.last_check, timeout=60, what="the check")
+    wait_until(lambda: "check_target_task" in celery_worker.log.read_text(), timeout=10, what="the task's log line")
+    log = celery_worker.log.read_text()
+    assert "succeeded in" not in log, [line for line in log.splitlines() if "succeeded in" in line][:3]
