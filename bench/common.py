@@ -39,6 +39,11 @@ if str(ROOT) not in sys.path:
 
 from controlpanel.targets import zoo  # noqa: E402  (after the path set-up above)
 
+# Benchmarks serve and call the panel over plain http on 127.0.0.1: no HTTPS redirect, a throwaway key
+# (without DEBUG the settings refuse to start without one). Inherited by the servers and workers they start.
+os.environ.setdefault("HTTPS", "0")
+os.environ.setdefault("SECRET_KEY", "bench-" + uuid.uuid4().hex + uuid.uuid4().hex)
+
 # Overridable so that a person sharing the server can keep benchmark databases under their own prefix.
 TEMPLATE_PREFIX = os.environ.get("BENCH_TEMPLATE_PREFIX", "cp_bench_tmpl_")
 KEEP_TEMPLATES_VAR = "BENCH_KEEP_TEMPLATES"
