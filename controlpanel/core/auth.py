@@ -16,12 +16,18 @@ class ThrottledBackend(AxesStandaloneBackend):
         return super().authenticate(request, username=username, password=password, **kwargs)
 
 
+def _from_a_client(request) -> bool:
+    # A login without a client address is a script's or the test client's force_login, not a person's.
+    return request is not None and bool(audit.client_ip(request))
+
+
 def _logged_in(sender, request, user, **kwargs):
-    audit.record("login.success", user=user, request=request)
+    if _from_a_client(request):
+        audit.record("login.success", user=user, request=request)
 
 
 def _logged_out(sender, request, user, **kwargs):
-    if user is not None:
+    if user is not None and _from_a_client(request):
         audit.record("login.logout", user=user, request=request)
 
 
