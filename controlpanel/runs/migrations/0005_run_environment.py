@@ -8,7 +8,7 @@ def snapshot_environment(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("runs", "0003_alter_gateoverride_gate"), ("targets", "0001_initial")]
+    dependencies = [("runs", "0004_step_paused"), ("targets", "0001_initial")]
     operations = [
         migrations.AddField(
             model_name="run",
