@@ -8,6 +8,11 @@
 -- Idempotent: every statement is IF NOT EXISTS / OR REPLACE / ON CONFLICT / guarded by a catalog check, so
 --   the file can be re-run after a failure or after success; being one transaction, a failed run leaves
 --   nothing.
+-- Locks: one short transaction. ADD COLUMN without default (catalog only, no rewrite) and CREATE TRIGGER
+--   take brief ACCESS EXCLUSIVE / SHARE ROW EXCLUSIVE locks on the tenant tables, all taken up front with
+--   short retried attempts. The foreign keys of organization_id are added by ...000003 after the backfill
+--   (NOT VALID, then validated), so that the backfill does not pay a foreign-key check per row.
+--   No index is built on a large table here (they are built CONCURRENTLY in ...000003).
 -- Design: access is preserved by giving EVERY USER A PERSONAL ORGANIZATION (organizations.is_default = true)
 --   whose id IS THE USER'S OWN ID, with the user as its only active admin. "The default organization" is
 --   therefore per user, never a shared row; sharing is an explicit act after the migration (inviting
@@ -29,11 +34,6 @@
 -- Privileges: everything here is owned by the role running it and can be dropped by it: ownership of the
 --   public tenant tables (ALTER TABLE, CREATE TRIGGER on them), CREATE on schema public, REFERENCES on
 --   auth.users (memberships and organizations reference it). Nothing is created on auth.users.
--- Locks: one short transaction. ADD COLUMN without default (catalog only, no rewrite) and CREATE TRIGGER
---   take brief ACCESS EXCLUSIVE / SHARE ROW EXCLUSIVE locks on the tenant tables, all taken up front with
---   short retried attempts. The foreign keys of organization_id are added by ...000003 after the backfill
---   (NOT VALID, then validated), so that the backfill does not pay a foreign-key check per row.
---   No index is built on a large table here (they are built CONCURRENTLY in ...000003).
 
 -- squawk-ignore-file ban-drop-function
 -- Justification: the only functions dropped are this bundle's own from an earlier version (the argument-less

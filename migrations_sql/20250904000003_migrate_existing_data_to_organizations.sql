@@ -5,6 +5,10 @@
 --   through their job), rows without a user into the member-less "Unassigned legacy rows" organization, so
 --   every user reaches exactly the rows they reached before; organization_id becomes NOT NULL; its foreign
 --   keys are added NOT VALID and validated; the multi-tenant indexes are built; statistics refreshed.
+-- Idempotent / resumable: re-running after an interruption resumes every table from its last committed
+--   batch (migration_progress.last_key); finished tables, constraints and indexes are skipped; an invalid
+--   index left by an interrupted concurrent build (or an interrupted REINDEX: *_ccnew / *_ccold) is dropped
+--   and rebuilt. A re-run after success REINDEXes the tenant tables again: harmless, it only costs time.
 -- Privileges: no superuser. The batches run as the migration role with mt.backfill = on, which makes the
 --   zz_mt_*_backfill_keeps_row trigger of 0001 restore every pre-existing column of each updated row
 --   (updated_at is not rewritten by handle_updated_at(); session_replication_role would need superuser and
@@ -28,17 +32,14 @@
 --   transactions instead of locking them out). DDL steps use lock_timeout with retries.
 -- Size: every backfilled row gets a new version (non-HOT: its page is full), so every existing index gets
 --   a second entry per row and its pages split; VACUUM removes the dead entries but not the half-empty
---   pages. The REINDEX gives that space back (it also removes bloat the indexes had before the migration);
---   without it the database grows ~12 % at 1M reports, with it ~8 % (bench/bench_sql.py). It needs free
+--   pages. The REINDEX gives that space back (it also removes bloat the indexes had before the migration).
+--   With personal organizations the new tables grow with the users: measured at 1M reports with 100,000
+--   users, +13.2 % in all (bench/bench_sql.py --users 100000), over the 10 % budget. It needs free
 --   disk for one more copy of the largest table's indexes while it runs. More than 32 slices does not help:
 --   the heap growth is the wider rows (organization_id), not the free space of one slice.
 -- Progress: rows_total is the number of users (organization_memberships) and the exact number of rows still
 --   without an organization (tenant tables), set on a first run and on a run after a rollback, kept on a
 --   resume; rows_done counts what the committed batches did.
--- Idempotent / resumable: re-running after an interruption resumes every table from its last committed
---   batch (migration_progress.last_key); finished tables, constraints and indexes are skipped; an invalid
---   index left by an interrupted concurrent build (or an interrupted REINDEX: *_ccnew / *_ccold) is dropped
---   and rebuilt. A re-run after success REINDEXes the tenant tables again: harmless, it only costs time.
 
 SET lock_timeout = '3s';
 -- No statement timeout: the backfill slices, validations and concurrent index builds legitimately run long
