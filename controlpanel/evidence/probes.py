@@ -368,8 +368,9 @@ def _probe_one(conn, target: _Target, subject: str, user_id, other_org=None) -> 
     memberships = _memberships(conn, user_id)
     allowed = [org for org, _ in memberships]
     if other_org is None or uuid.UUID(str(other_org)) in allowed:
-        row = conn.execute("SELECT id FROM public.organizations WHERE NOT id = ANY(%s::uuid[]) ORDER BY is_default "
-                           "DESC, id LIMIT 1", (allowed,)).fetchone()
+        # Any other organization: no bundle-specific notion (such as a default organization) is assumed.
+        row = conn.execute("SELECT id FROM public.organizations WHERE NOT id = ANY(%s::uuid[]) ORDER BY id LIMIT 1",
+                           (allowed,)).fetchone()
         other_org = row[0] if row else None
     user = {"subject": subject, "user_id": str(user_id),
             "memberships": [{"organization_id": str(o), "role": r} for o, r in memberships]}

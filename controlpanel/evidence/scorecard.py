@@ -150,8 +150,9 @@ def _evaluate(run, criterion: Criterion, ctx: dict) -> tuple[str, dict]:
         if not before or not after:
             return NOT_MEASURED, {"budget_percent": size_budget_percent()}
         growth = size_growth(before.data, after.data, size_budget_percent())
-        return (MET if growth["passed"] else NOT_MET), {"budget_percent": growth["budget_percent"],
-                                                        "database": growth["database"]}
+        return (MET if growth["passed"] else NOT_MET), {
+            "budget_percent": growth["budget_percent"], "database": growth["database"], "summary": growth["summary"],
+            "beyond_need_percent": growth["beyond_need_percent"], "fixed_cost": growth["fixed_cost"]}
     if key == "indexes":
         report = ctx["indexes"]
         evidence = {"coverage": report.data.get("coverage") if report else None}

@@ -81,14 +81,40 @@ def _identities(conn, table: str, count: int) -> dict:
     return out
 
 
+WIDTH_SAMPLE_ROWS = 1000
+
+
 def _sizes(conn, tables) -> dict:
+    """Per table: heap (main fork), table (with TOAST), indexes (each by name), total, and the average stored
+    width of each column over a sample: what the size line needs to tell added columns from rewrites."""
     sizes = {}
     for table in tables:
-        heap, indexes, total = conn.execute(
-            "SELECT pg_table_size(%s::regclass), pg_indexes_size(%s::regclass), pg_total_relation_size(%s::regclass)",
-            (table, table, table)).fetchone()
-        sizes[table] = {"table": heap, "indexes": indexes, "total": total}
+        main, heap, indexes, total = conn.execute(
+            "SELECT pg_relation_size(%s::regclass), pg_table_size(%s::regclass), pg_indexes_size(%s::regclass), "
+            "pg_total_relation_size(%s::regclass)", (table, table, table, table)).fetchone()
+        index_sizes = dict(conn.execute(
+            "SELECT i.relname, pg_relation_size(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+            "WHERE x.indrelid = %s::regclass", (table,)).fetchall())
+        columns = [r[0] for r in conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped "
+            "ORDER BY attnum", (table,)).fetchall()]
+        widths = {}
+        if columns:
+            row = conn.execute(sql.SQL("SELECT {} FROM (SELECT * FROM {} LIMIT {}) t").format(
+                sql.SQL(", ").join(sql.SQL("coalesce(avg(pg_column_size(t.{})), 0)::float").format(sql.Identifier(c))
+                                   for c in columns), _ident(table), sql.Literal(WIDTH_SAMPLE_ROWS))).fetchone()
+            widths = dict(zip(columns, row, strict=True))
+        sizes[table] = {"main": main, "table": heap, "indexes": indexes, "total": total,
+                        "index_sizes": index_sizes, "column_widths": widths}
     return sizes
+
+
+def sized_tables(conn) -> list[str]:
+    """Every base table of public, and auth.users: new objects are sized too (the fixed cost of the migration)."""
+    return [r[0] for r in conn.execute(
+        "SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('r', 'p') AND (n.nspname = 'public' OR (n.nspname, c.relname) = ('auth', 'users')) "
+        "ORDER BY 1").fetchall()]
 
 
 def _ids(rows) -> dict:
@@ -142,7 +168,7 @@ def collect_snapshot(conn) -> dict:
             "assessment": assessment,
             "counts": counts,
             "identities": identities,
-            "sizes": _sizes(conn, tables),
+            "sizes": _sizes(conn, sized_tables(conn)),
             "database_size": conn.execute("SELECT pg_database_size(current_database())").fetchone()[0],
             "user_data_size": conn.execute(
                 "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint FROM pg_class c "

@@ -59,12 +59,16 @@ def rehearse_handle(command, options) -> int:
     target = command.target(options["target"])
     rehearsal = Rehearsal.objects.create(target=target, bundle_dir=str(bundle_dir(options.get("bundle"))))
     rehearse_and_store(rehearsal)
-    data = {"rehearsal": rehearsal.pk, **rehearsal.report}
+    data = {"rehearsal": rehearsal.pk, **rehearsal.report, "evidence_passed": rehearsal.evidence_passed}
     failure = rehearsal.report.get("failure") or {}
     lines = [f"rehearsal {rehearsal.pk} on {target.name}: {'PASSED' if rehearsal.passed else 'FAILED'}"]
     if failure:
         lines.append(f"  failed in {failure.get('phase')}: {failure.get('file') or ''} "
                      f"statement {failure.get('statement_index') or '-'}: {failure.get('message')}")
+    lines.append(f"  evidence: {'met' if rehearsal.evidence_passed else 'NOT MET'}")
+    for item in rehearsal.verdicts:
+        if not item["passed"]:
+            lines.append(f"    not met {item['stage']}: {item['criterion']}: {item['message']}")
     for phase, seconds in rehearsal.report.get("phases", {}).items():
         lines.append(f"  {phase:<20} {seconds:.2f}s")
     _print(command, data, options["json"], lines)

@@ -66,7 +66,11 @@ class Rehearsal(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    passed = models.BooleanField(default=False)
+    passed = models.BooleanField(default=False)  # every file ran and every blocking verdict is met
+    # The evidence alone (access, probes, contents, locks, …) — what the production gate reads. None: no evidence
+    # was taken (the rehearsal stopped before it).
+    evidence_passed = models.BooleanField(null=True)
+    verdicts = models.JSONField(default=list)  # safety.verdicts.Verdict.as_dict(), one per criterion and stage
     report = models.JSONField(default=dict)
 
     class Meta:

@@ -14,23 +14,44 @@ import psycopg
 from django.conf import settings
 from django.utils import timezone
 
+from controlpanel.evidence.locks import threshold_seconds as lock_threshold_seconds
 from controlpanel.evidence.lockwatch import sample_locks
+from controlpanel.evidence.scorecard import size_budget_percent
 from controlpanel.runbook.definition import RUNBOOK, STEP1
 from controlpanel.runbook.validation import judge
 from controlpanel.runs.bundle import bundle_dir, checksums
 from controlpanel.targets.catalog import diff_fingerprints, schema_fingerprint, table_counts
 from controlpanel.targets.connection import TargetUnavailable, connect
+from controlpanel.targets.manifest import ManifestError, load_manifest
 from controlpanel.targets.sqlrun import ListSink, RunOptions, StatementFailed, run_script
 from controlpanel.targets.sqlscript import ScriptError, load_script
 from controlpanel.targets.tenancy import tenant_tables
+from controlpanel.targets.writer import SyntheticWriter, WriterGate
 
+from . import rehearsal_evidence as evidence
 from .copies import CopyFailed, DisposableCopy
 from .locks import estimate_script
 from .preflight import contract_checks, missing_objects
+from .verdicts import (
+    Verdict,
+    evidence_passed,
+    first_failure,
+    judge_check,
+    judge_duration,
+    judge_rewrites,
+    judge_seeding,
+    judge_strong_locks,
+    judge_writer_blocks,
+    judge_writer_errors,
+    judge_writer_waits,
+)
 
 VALIDATION_FILE = RUNBOOK.step("step2.validate").file
 ROLLBACK_FILE = RUNBOOK.step("rollback.emergency").file
 FORWARD_FILES = [step.file for step in STEP1.steps]
+
+
+SAMPLE_SECONDS = 0.02
 
 
 class LockSampler(threading.Thread):
@@ -43,10 +64,11 @@ class LockSampler(threading.Thread):
 
     def run(self):
         try:
-            while not self.stopping.wait(0.02):
+            while not self.stopping.wait(SAMPLE_SECONDS):
                 for lock in sample_locks(self.conn, self.pid)["held"]:
                     if lock["relation"] and lock["granted"]:
-                        self.held.setdefault(lock["relation"], set()).add(lock["mode"])
+                        modes = self.held.setdefault(lock["relation"], {})
+                        modes[lock["mode"]] = modes.get(lock["mode"], 0) + 1
                 self.samples += 1
         except psycopg.Error:
             pass  # the copy is being dropped or the run ended: the samples so far stand
@@ -56,8 +78,9 @@ class LockSampler(threading.Thread):
     def finish(self) -> dict:
         self.stopping.set()
         self.join(timeout=5)
-        return {"samples": self.samples,
-                "held": {relation: sorted(modes) for relation, modes in sorted(self.held.items())}}
+        return {"samples": self.samples, "interval_seconds": SAMPLE_SECONDS,
+                "held": {relation: sorted(modes) for relation, modes in sorted(self.held.items())},
+                "samples_by_mode": {relation: modes for relation, modes in sorted(self.held.items())}}
 
 
 def _options() -> RunOptions:
@@ -66,16 +89,18 @@ def _options() -> RunOptions:
                       lock_retries=settings.STEP_LOCK_RETRIES, backoff_seconds=0.2)
 
 
-def run_file(copy_target, script, phase: str, run_number: int = 1) -> dict:
-    """Run one file on a fresh connection to the copy; the step entry for the report."""
+def run_file(copy_target, script, phase: str, run_number: int = 1, writer_tables: list[str] | None = None) -> dict:
+    """Run one file on a fresh connection to the copy; the step entry for the report. With ``writer_tables``,
+    a writer gate tests before each statement whether it blocks writers on those tables."""
     entry = {"phase": phase, "file": script.name, "run": run_number, "ok": False}
     sink = ListSink()
     conn = connect(copy_target, application_name=f"controlpanel-rehearsal-{phase}")
     sampler = LockSampler(copy_target, conn.info.backend_pid)
     sampler.start()
+    gate = WriterGate(sink, copy_target, conn, writer_tables, script.name) if writer_tables else None
     started = time.monotonic()
     try:
-        result = run_script(conn, script, sink, _options())
+        result = run_script(conn, script, gate or sink, _options())
         entry.update(ok=True, statements=result.statements, rows=result.rows, lock_retries=result.lock_retries,
                      transactional=result.transactional)
     except StatementFailed as exc:
@@ -83,6 +108,8 @@ def run_file(copy_target, script, phase: str, run_number: int = 1) -> dict:
     finally:
         entry["seconds"] = round(time.monotonic() - started, 3)
         entry["locks_sampled"] = sampler.finish()
+        if gate is not None:
+            entry["writer_blocks"] = [b.as_dict() for b in gate.finish()]
         conn.close()
     entry["notices"] = [e["message"] for e in sink.events if e["kind"] == "notice"][-200:]
     return entry
@@ -106,22 +133,25 @@ SYNTHETIC_USERS, SYNTHETIC_REPORTS = 50, 300
 
 
 def _seed_synthetic(copy_target) -> dict:
-    """A schema-only copy has no rows: invented ones let the backfill and the validation tests exercise it."""
+    """A schema-only copy has no rows: invented ones let the backfill, the probes and the access diff mean
+    something. A failure is reported (the rehearsal is then not passed), never silently skipped."""
     from controlpanel.targets.seeding import seed_target
 
     try:
         with connect(copy_target, application_name="controlpanel-rehearsal-seed") as conn:
             seeded = seed_target(conn, users=SYNTHETIC_USERS, reports=SYNTHETIC_REPORTS, seed=7)
-        return {"ok": True, "counts": {k: v for k, v in seeded.items() if k != "seconds"}}
-    except psycopg.Error as exc:  # another installation's columns: rehearse on the empty schema instead
+            users = conn.execute("SELECT count(DISTINCT user_id) FROM public.audit_reports").fetchone()[0]
+        return {"ok": True, "counts": {k: v for k, v in seeded.items() if k != "seconds"}, "users_with_rows": users}
+    except (psycopg.Error, RuntimeError, ValueError) as exc:  # another installation's columns or constraints
         return {"ok": False, "error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
 
 
 def rehearse(target, directory: Path | str | None = None) -> dict:
-    """The report (see module docstring); "passed" is the verdict and "failure" names the first failure."""
+    """The report (see module docstring): "passed" needs every file to run and every blocking verdict met;
+    "evidence_passed" is the evidence alone; "failure" names the first failure; "verdicts" lists them all."""
     directory = bundle_dir(directory)
     report = {"target": target.name, "environment": target.environment, "bundle_dir": str(directory),
-              "steps": [], "phases": {}, "passed": False, "failure": None}
+              "steps": [], "phases": {}, "passed": False, "evidence_passed": False, "failure": None, "verdicts": []}
     started = time.monotonic()
 
     def fail(failure: dict) -> dict:
@@ -131,23 +161,30 @@ def rehearse(target, directory: Path | str | None = None) -> dict:
     try:
         report["checksums"] = checksums(directory)
         scripts = {name: load_script(directory / name) for name in RUNBOOK.bundle_files()}
+        manifest = load_manifest(directory)
     except FileNotFoundError as exc:
         return fail({"phase": "bundle", "message": str(exc)})
     except ScriptError as exc:
         return fail({"phase": "parse", **exc.detail})
+    except ManifestError as exc:
+        return fail({"phase": "bundle", "message": str(exc)})
+    report["manifest"] = manifest.source
     report["lock_estimate"] = [entry for name in FORWARD_FILES for entry in estimate_script(scripts[name])]
 
     copy = DisposableCopy(target, schema_only=target.is_production)
     report["copy"] = {"schema_only": copy.schema_only, "method": copy.method, "database": copy.database}
+    verdicts: list[Verdict] = []
     try:
         try:
             report["phases"]["copy"] = round(copy.create(), 3)
             report["copy"]["privileges"] = copy.privileges
         except (CopyFailed, TargetUnavailable, psycopg.Error) as exc:
             return fail({"phase": "copy", "message": str(exc).splitlines()[0] if str(exc) else "copy failed"})
+        seeding = None
         if copy.schema_only:
-            report["copy"]["synthetic_rows"] = _seed_synthetic(copy.target)
-        _rehearse_on(copy.target, scripts, report)
+            seeding = report["copy"]["synthetic_rows"] = _seed_synthetic(copy.target)
+        verdicts.append(judge_seeding(copy.schema_only, seeding))
+        _rehearse_on(copy.target, scripts, report, verdicts, manifest)
     finally:
         drop_started = time.monotonic()
         try:
@@ -158,11 +195,17 @@ def rehearse(target, directory: Path | str | None = None) -> dict:
             report["copy"]["drop_error"] = str(exc).splitlines()[0] if str(exc) else "drop failed"
         report["phases"]["drop"] = round(time.monotonic() - drop_started, 3)
         report["seconds"] = round(time.monotonic() - started, 3)
-    report["passed"] = report["failure"] is None
+        report["verdicts"] = [v.as_dict() for v in verdicts]
+    report["evidence_passed"] = evidence_passed(verdicts)
+    bad = first_failure(verdicts)
+    if bad is not None:
+        fail({"phase": "evidence", "stage": bad.stage, "criterion": bad.criterion,
+              "message": f"{bad.criterion} — not met {bad.stage}: {bad.message}"})
+    report["passed"] = report["failure"] is None and report["evidence_passed"]
     return report
 
 
-def _rehearse_on(copy_target, scripts: dict, report: dict) -> None:
+def _rehearse_on(copy_target, scripts: dict, report: dict, verdicts: list, manifest) -> None:
     phases = report["phases"]
 
     def fail(failure):
@@ -180,18 +223,53 @@ def _rehearse_on(copy_target, scripts: dict, report: dict) -> None:
     phases["fingerprint_before"] = round(time.monotonic() - t, 3)
 
     t = time.monotonic()
-    for name in FORWARD_FILES:
-        first = run_file(copy_target, scripts[name], "forward", 1)
+    base = evidence.take_baseline(copy_target)
+    phases["evidence_before"] = round(time.monotonic() - t, 3)
+    if base.error:
+        verdicts.append(judge_check("baseline", "The evidence baseline was taken before the forward files", False,
+                                    f"the baseline could not be taken: {base.error}", stage="before"))
+    writer = None
+    if base.writer_table:
+        writer = SyntheticWriter(copy_target, base.writer_table, base.writer_columns)
+        if writer.prepare():
+            writer.start()
+        else:
+            verdicts.append(judge_check("writer", "The old app writes during the forward files", False,
+                                        writer.setup_error, stage="forward"))
+            writer = None
+    threshold = lock_threshold_seconds()
+
+    t = time.monotonic()
+    evidence_seconds = 0.0
+    for position, name in enumerate(FORWARD_FILES):
+        stage = f"after {name}"
+        if writer:
+            writer.stage = name
+        first = run_file(copy_target, scripts[name], "forward", 1, writer_tables=base.tables or None)
         report["steps"].append(first)
         if not first["ok"]:
             fail(_failure(first))
             break
-        said = judge(first["notices"], expect_results=False)
+        said = judge(first["notices"], expect_results=False)  # the bundle's own NOTICE reporting a failed check
         if not said.passed:
             first["ok"] = False
             fail(_failure(first, f"{name}: {said.message}"))
             break
+        e = time.monotonic()
+        nodes = evidence.relfilenodes(copy_target, base.tables)
+        verdicts.append(judge_rewrites(stage, base.relfilenodes, nodes))
+        base.relfilenodes = nodes | {t: n for t, n in base.relfilenodes.items() if t not in nodes}
+        verdicts.append(judge_writer_blocks(stage, first.get("writer_blocks", []), threshold))
+        verdicts.append(judge_strong_locks(stage, first["locks_sampled"]["samples_by_mode"],
+                                           first["locks_sampled"]["interval_seconds"], threshold, base.tables))
+        verdicts.append(judge_duration(stage, first["seconds"], first.get("rows", 0), STEP1.steps[position].minutes,
+                                       base.tenant_rows))
+        if position < len(FORWARD_FILES) - 1:
+            verdicts.extend(evidence.intermediate(copy_target, stage))
+        evidence_seconds += time.monotonic() - e
         after_first, _ = _snapshot(copy_target)
+        if writer:
+            writer.stage = f"{name} (run 2)"
         second = run_file(copy_target, scripts[name], "forward", 2)
         report["steps"].append(second)
         if not second["ok"]:
@@ -206,7 +284,25 @@ def _rehearse_on(copy_target, scripts: dict, report: dict) -> None:
             fail(_failure(second, f"Not idempotent: the second run of {name} changed the schema again: "
                                   + "; ".join(changed[:5])))
             break
-    phases["forward"] = round(time.monotonic() - t, 3)
+    phases["forward"] = round(time.monotonic() - t - evidence_seconds, 3)
+    phases["evidence_per_file"] = round(evidence_seconds, 3)
+    if writer:
+        stats = writer.finish()
+        report["writer"] = stats.as_dict()
+        verdicts.append(judge_writer_waits(stats.as_dict(), threshold))
+        verdicts.append(judge_writer_errors(stats.as_dict()))
+
+    if report["failure"] is None and not base.error:
+        t = time.monotonic()
+        final, collected = evidence.final(copy_target, base, manifest, size_budget_percent(),
+                                          float(settings.RUNBOOK_SLA_MS))
+        verdicts.extend(final)
+        report["evidence"] = collected
+        phases["evidence_after"] = round(time.monotonic() - t, 3)
+    try:
+        evidence.drop_digests(copy_target)
+    except psycopg.Error:
+        pass  # the copy is dropped anyway
 
     if report["failure"] is None:
         t = time.monotonic()
@@ -219,6 +315,9 @@ def _rehearse_on(copy_target, scripts: dict, report: dict) -> None:
         elif not verdict.passed:
             validation["ok"] = False
             fail(_failure(validation, verdict.message))
+        verdicts.append(judge_check("validation", "All validation tests pass", validation["ok"],
+                                    "" if validation["ok"] else report["failure"]["message"], stage="validation",
+                                    categories=validation["categories"]))
         phases["validation"] = round(time.monotonic() - t, 3)
 
     # The rollback runs whatever happened before: a failed forward file must be undoable too.
@@ -263,9 +362,11 @@ def rehearse_and_store(rehearsal) -> None:
         report = rehearse(rehearsal.target, rehearsal.bundle_dir)
     except Exception as exc:  # recorded as a failed rehearsal rather than a silent task crash
         report = {"passed": False, "failure": {"phase": "internal", "message": f"{type(exc).__name__}: {exc}"}}
+    verdicts = report.get("verdicts") or []
     Rehearsal.objects.filter(pk=rehearsal.pk).update(
         status=Rehearsal.Status.PASSED if report["passed"] else Rehearsal.Status.FAILED,
-        passed=report["passed"], report=report, finished_at=timezone.now(),
+        passed=report["passed"], report=report, finished_at=timezone.now(), verdicts=verdicts,
+        evidence_passed=report.get("evidence_passed") if verdicts else None,
         checksums=report.get("checksums") or rehearsal.checksums,
     )
     rehearsal.refresh_from_db()

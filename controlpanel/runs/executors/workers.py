@@ -49,22 +49,29 @@ def _checks(conn):
     yield "service_role bypasses RLS", bypass is True, f"current_user BYPASSRLS={bypass}"
 
 
-def run_workers_check(ctx) -> dict:
-    results, passed = [], True
+def workers_checks(conn, emit=None) -> list[dict]:
+    """Every check as {"check", "ok", "detail"}, as service_role in a transaction that is rolled back (the step and
+    the rehearsal both call this); a database error ends the list with a failed "database call" entry."""
+    results = []
     try:
-        with ctx.conn.transaction(force_rollback=True):
-            ctx.conn.execute("SET LOCAL ROLE service_role")
-            ctx.conn.execute("SELECT set_config('request.jwt.claims', '{\"role\": \"service_role\"}', true)")
-            for name, ok, detail in _checks(ctx.conn):
+        with conn.transaction(force_rollback=True):
+            conn.execute("SET LOCAL ROLE service_role")
+            conn.execute("SELECT set_config('request.jwt.claims', '{\"role\": \"service_role\"}', true)")
+            for name, ok, detail in _checks(conn):
                 results.append({"check": name, "ok": ok, "detail": detail})
-                passed &= ok
-                ctx.sink.emit("output", f"{'✅' if ok else '❌'} {name}: {detail}")
+                if emit:
+                    emit(f"{'✅' if ok else '❌'} {name}: {detail}")
     except psycopg.Error as exc:
         message = (exc.diag.message_primary or str(exc)).strip()
         results.append({"check": "database call", "ok": False, "detail": message})
-        ctx.sink.emit("output", f"❌ {message}")
-        passed = False
-    if not passed:
+        if emit:
+            emit(f"❌ {message}")
+    return results
+
+
+def run_workers_check(ctx) -> dict:
+    results = workers_checks(ctx.conn, lambda line: ctx.sink.emit("output", line))
+    if not all(r["ok"] for r in results):
         raise StepFailed("Workers database check failed.", checks=results)
     ctx.sink.emit("output", "✅ All tests passed!")
     return {"checks": results, "all_passed": True}

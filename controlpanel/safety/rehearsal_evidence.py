@@ -1,0 +1,162 @@
+"""The evidence suite on the rehearsal's copy: a baseline before the forward files, the intermediate states
+after each file, and everything after the last one. Returns typed verdicts (safety/verdicts.py).
+
+Every collector is guarded: what crashes on another team's schema becomes a not-met verdict with its error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import psycopg
+
+from controlpanel.evidence.impersonation import error_text
+from controlpanel.evidence.probes import run_isolation_probes
+from controlpanel.evidence.reconcile import reconcile, size_growth
+from controlpanel.evidence.rls_audit import audit_rls, blocking
+from controlpanel.evidence.snapshots import collect_snapshot
+from controlpanel.evidence.timing import measure_sla
+from controlpanel.targets import contents, tenancy
+from controlpanel.targets.connection import connect
+
+from . import verdicts as v
+
+APP = "controlpanel-rehearsal-evidence"
+FINAL = "after the forward files"
+
+
+@dataclass
+class Baseline:
+    snapshot: dict = field(default_factory=dict)
+    digests: dict = field(default_factory=dict)
+    relfilenodes: dict = field(default_factory=dict)
+    tables: list[str] = field(default_factory=list)  # pre-existing public tables and auth.users
+    legacy_users: list[str] = field(default_factory=list)
+    writer_table: str | None = None
+    writer_columns: list[str] = field(default_factory=list)
+    tenant_rows: int = 0
+    error: str = ""
+
+
+def take_baseline(copy_target) -> Baseline:
+    """Before the forward files: snapshot, row digests, relfilenodes, the legacy users."""
+    base = Baseline()
+    try:
+        with connect(copy_target, application_name=APP) as conn:
+            base.snapshot = collect_snapshot(conn)
+            shapes = contents.table_shapes(conn)
+            base.tables = [s.table for s in shapes]
+            base.digests = contents.save_row_digests(conn, shapes)
+            base.relfilenodes = contents.relfilenodes(conn, base.tables)
+            base.legacy_users = [r[0] for r in conn.execute("SELECT id::text FROM auth.users ORDER BY id")]
+            base.tenant_rows = sum(n for t, n in base.snapshot["counts"].items() if t.startswith("public."))
+            # The old app's busiest table with an owner column: where its writes go.
+            owned = [s for s in shapes if s.table.startswith("public.") and "user_id" in s.columns and s.primary_key]
+            if owned:
+                busiest = max(owned, key=lambda s: base.snapshot["counts"].get(s.table, 0))
+                base.writer_table, base.writer_columns = busiest.table, list(busiest.columns)
+    except psycopg.Error as exc:
+        base.error = error_text(exc)
+    return base
+
+
+def relfilenodes(copy_target, tables) -> dict:
+    with connect(copy_target, application_name=APP) as conn:
+        return contents.relfilenodes(conn, tables)
+
+
+def _probes(conn, stage: str, final: bool) -> v.Verdict:
+    try:
+        matrix = run_isolation_probes(conn)
+    except psycopg.Error as exc:
+        return v.judge_probes(stage, None, final=final, error=error_text(exc))
+    data = matrix.as_dict()
+    if not final and (data["setup"] or {}).get("error") == "the target has no organizations: run the migration first":
+        return v.judge_check("probes", "Isolation probes: no user reaches or writes another organization's rows",
+                             True, "no organizations yet: nothing to probe in this state", stage)
+    return v.judge_probes(stage, data, final=final)
+
+
+def intermediate(copy_target, stage: str) -> list[v.Verdict]:
+    """After a forward file that is not the last: a policy of one file can expose rows until the next has run."""
+    with connect(copy_target, application_name=APP) as conn:
+        return [_probes(conn, stage, final=False)]
+
+
+def _guard(key: str, criterion: str, fn) -> v.Verdict:
+    try:
+        return fn()
+    except (psycopg.Error, KeyError, ValueError) as exc:
+        text = error_text(exc) if isinstance(exc, psycopg.Error) else f"{type(exc).__name__}: {exc}"
+        return v.judge_check(key, criterion, False, f"the check could not run: {text}")
+
+
+def final(copy_target, base: Baseline, manifest, budget_percent: float, sla_ms: float) -> tuple[list[v.Verdict], dict]:
+    """After the last forward file: every criterion; returns the verdicts and the evidence for the report."""
+    out: list[v.Verdict] = []
+    evidence: dict = {}
+    with connect(copy_target, application_name=APP) as conn:
+        after = collect_snapshot(conn)
+
+        def recon():
+            result = reconcile(base.snapshot, after)
+            evidence["reconciliation"] = {"passed": result["passed"], "checks": [
+                {"check": c["check"], "passed": c["passed"]} for c in result["checks"]]}
+            failed = [c["check"] for c in result["checks"] if not c["passed"]]
+            return v.judge_check("reconciliation", "No row lost; every row and user in an organization",
+                                 result["passed"], "failed: " + "; ".join(failed) if failed else "", **evidence)
+        out.append(_guard("reconciliation", "No row lost; every row and user in an organization", recon))
+
+        def compare():
+            result = contents.compare_row_digests(conn, base.digests)
+            return v.judge_contents(result, base.digests.get("skipped", {}))
+        out.append(_guard("contents", "Row contents unchanged", compare))
+
+        def roles():
+            if manifest.legacy_users == "none":
+                return v.judge_check("role_model", "Migrated memberships match the bundle's promise", True,
+                                     "the manifest promises no membership model")
+            result = tenancy.legacy_role_model(conn, manifest, base.legacy_users)
+            return v.judge_role_model(result, manifest.legacy_users)
+        out.append(_guard("role_model", "Migrated memberships match the bundle's promise", roles))
+
+        def rls():
+            findings = audit_rls(conn)
+            bad = blocking(findings)
+            return v.judge_check("rls_audit", "RLS audit: no critical or high finding", not bad,
+                                 "; ".join(f"{f.severity} {f.code} {f.object}" for f in bad[:5]),
+                                 findings=[f.as_dict() for f in bad[:20]])
+        out.append(_guard("rls_audit", "RLS audit", rls))
+        out.append(_guard("probes", "Isolation probes", lambda: _probes(conn, FINAL, final=True)))
+
+        def sla():
+            result = measure_sla(conn, sla_ms=sla_ms)
+            slow = [f"{o['key']}: {o['error'] or str(o['worst_ms']) + ' ms'}" for o in result.get("operations", [])
+                    if not o["passed"]]
+            message = result.get("error") or "; ".join(slow)
+            return v.judge_check("sla", f"Typical operations as a member under {sla_ms:.0f} ms", result["passed"],
+                                 message, operations=result.get("operations", []))
+        out.append(_guard("sla", "Typical operations under the SLA", sla))
+        out.append(_guard("workers", "Workers can access organization context", lambda: _workers(conn)))
+
+        def size():
+            growth = size_growth(base.snapshot, after, budget_percent)
+            evidence["size"] = growth
+            return v.judge_check("size", f"Growth of the tenant data beyond the added columns under {budget_percent}%",
+                                 growth["passed"], growth["summary"], growth=growth)
+        out.append(_guard("size", "Database size increase is reasonable", size))
+    return out, evidence
+
+
+def _workers(conn) -> v.Verdict:
+    from controlpanel.runs.executors.workers import workers_checks
+
+    results = workers_checks(conn)
+    bad = [f"{r['check']}: {r['detail']}" for r in results if not r["ok"]]
+    return v.judge_check("workers", "Workers can access organization context (as service_role)", not bad,
+                         "; ".join(bad), checks=results)
+
+
+def drop_digests(copy_target) -> None:
+    with connect(copy_target, application_name=APP) as conn:
+        contents.drop_row_digests(conn)

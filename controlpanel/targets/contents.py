@@ -1,0 +1,130 @@
+"""Row contents and storage identity of a target's pre-existing tables: what a migration must not change.
+
+Used by the rehearsal on its disposable copy (never on a live target: ``save_row_digests`` writes a digest
+table per table into the schema ``cp_rehearsal_digest``, outside the fingerprinted public/auth schemas).
+
+- ``table_shapes(conn)``: the base tables of ``public`` plus ``auth.users`` with their primary key and columns.
+- ``relfilenodes(conn, tables)``: a table whose relfilenode changed was rewritten (ACCESS EXCLUSIVE for the
+  whole rewrite: a volatile default, a type change, VACUUM FULL, …).
+- ``save_row_digests`` / ``compare_row_digests``: md5 of every row's pre-existing columns keyed by its
+  primary key, before vs after; per column a 64-bit xor of hashes names the columns that changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg import sql
+
+DIGEST_SCHEMA = "cp_rehearsal_digest"
+EXAMPLE_KEYS = 20
+
+
+@dataclass(frozen=True)
+class TableShape:
+    table: str  # schema.name
+    primary_key: tuple[str, ...]
+    columns: tuple[str, ...]
+
+    @property
+    def ident(self) -> sql.Identifier:
+        schema, name = self.table.split(".", 1)
+        return sql.Identifier(schema, name)
+
+    @property
+    def digest_ident(self) -> sql.Identifier:
+        return sql.Identifier(DIGEST_SCHEMA, self.table.replace(".", "__"))
+
+    def key_sql(self, alias: str) -> sql.Composable:
+        return sql.SQL("ROW({})::text").format(sql.SQL(", ").join(sql.Identifier(alias, c) for c in self.primary_key))
+
+    def row_sql(self, alias: str) -> sql.Composable:
+        return sql.SQL("md5(ROW({})::text)").format(sql.SQL(", ").join(sql.Identifier(alias, c) for c in self.columns))
+
+
+def table_shapes(conn, schemas=("public",), extra=("auth.users",)) -> list[TableShape]:
+    """Base tables of ``schemas`` (and ``extra``) with primary key and columns, in catalog order."""
+    rows = conn.execute(
+        """
+        SELECT n.nspname || '.' || c.relname,
+               ARRAY(SELECT a.attname FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid
+                     AND a.attnum = ANY (x.indkey) WHERE x.indrelid = c.oid AND x.indisprimary ORDER BY a.attnum),
+               ARRAY(SELECT a.attname FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0
+                     AND NOT a.attisdropped ORDER BY a.attnum)
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p')
+          AND (n.nspname = ANY (%s) OR n.nspname || '.' || c.relname = ANY (%s))
+        ORDER BY 1
+        """, (list(schemas), list(extra))).fetchall()
+    return [TableShape(table, tuple(pk), tuple(columns)) for table, pk, columns in rows]
+
+
+def relfilenodes(conn, tables) -> dict[str, int]:
+    """Storage file number per table (schema.name); missing tables are left out."""
+    rows = conn.execute(
+        "SELECT n.nspname || '.' || c.relname, c.relfilenode FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname || '.' || c.relname = ANY (%s)",
+        (list(tables),)).fetchall()
+    return dict(rows)
+
+
+def _column_hashes(conn, shape: TableShape, alias_table: sql.Composable) -> dict[str, int]:
+    """Per column, an order-independent 64-bit digest of (key, value) over all rows."""
+    parts = [sql.SQL("bit_xor(hashtextextended({k} || '|' || coalesce(t.{c}::text, '<null>'), 0))").format(
+        k=shape.key_sql("t"), c=sql.Identifier(c)) for c in shape.columns]
+    row = conn.execute(sql.SQL("SELECT {} FROM {} t").format(sql.SQL(", ").join(parts), alias_table)).fetchone()
+    return {c: (v or 0) for c, v in zip(shape.columns, row, strict=True)}
+
+
+def save_row_digests(conn, shapes: list[TableShape]) -> dict:
+    """Store (key, md5 of the row) per table and per-column digests; returns what can be compared later.
+
+    Tables without a primary key cannot be compared row by row: they are returned under "skipped"."""
+    conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(DIGEST_SCHEMA)))
+    conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(DIGEST_SCHEMA)))
+    saved, skipped = {}, {}
+    for shape in shapes:
+        if not shape.primary_key:
+            skipped[shape.table] = "no primary key"
+            continue
+        conn.execute(sql.SQL("CREATE TABLE {d} AS SELECT {k} AS k, {h} AS h FROM {t} t").format(
+            d=shape.digest_ident, k=shape.key_sql("t"), h=shape.row_sql("t"), t=shape.ident))
+        conn.execute(sql.SQL("CREATE INDEX ON {} (k)").format(shape.digest_ident))
+        saved[shape.table] = {"columns": list(shape.columns), "primary_key": list(shape.primary_key),
+                              "column_hashes": {c: str(v) for c, v in _column_hashes(conn, shape, shape.ident).items()}}
+    return {"tables": saved, "skipped": skipped}
+
+
+def compare_row_digests(conn, saved: dict) -> dict[str, dict]:
+    """Per saved table: rows lost, rows whose pre-existing columns changed (first keys), columns changed."""
+    out = {}
+    for table, info in saved["tables"].items():
+        shape = TableShape(table, tuple(info["primary_key"]), tuple(info["columns"]))
+        present = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]
+        if not present:
+            out[table] = {"error": "table missing after the migration"}
+            continue
+        current = set(r[0] for r in conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+            (table,)).fetchall())
+        gone = [c for c in shape.columns if c not in current]
+        if gone:
+            out[table] = {"error": f"pre-existing column(s) dropped: {', '.join(gone)}", "columns_changed": gone}
+            continue
+        lost, changed, examples = conn.execute(sql.SQL(
+            "SELECT count(*) FILTER (WHERE x.k IS NULL), count(*) FILTER (WHERE x.h <> d.h), "
+            "(array_agg(d.k ORDER BY d.k) FILTER (WHERE x.k IS NULL OR x.h <> d.h))[1:{n}] "
+            "FROM {d} d LEFT JOIN (SELECT {k} AS k, {h} AS h FROM {t} t) x ON x.k = d.k").format(
+            d=shape.digest_ident, k=shape.key_sql("t"), h=shape.row_sql("t"), t=shape.ident,
+            n=sql.Literal(EXAMPLE_KEYS))).fetchone()
+        columns_changed = []
+        if lost or changed:
+            after = _column_hashes(conn, shape, shape.ident)
+            columns_changed = [c for c in shape.columns if str(after[c]) != info["column_hashes"][c]]
+        out[table] = {"rows_lost": lost, "rows_changed": changed, "examples": list(examples or []),
+                      "columns_changed": columns_changed}
+    return out
+
+
+def drop_row_digests(conn) -> None:
+    conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(DIGEST_SCHEMA)))
