@@ -84,7 +84,10 @@ def judge_probes(stage: str, matrix: dict | None, *, final: bool, error: str = "
         return _v("probes", criterion, stage, False, f"the probes could not run: {error or 'no result'}")
     cells = matrix.get("cells", [])
     if final:
-        bad = [c for c in cells if c["status"] in ("leak", "escalation", "error", "missing", "broken")]
+        # The legacy write path is judged for real users: the probes' synthetic member was not created the way
+        # the bundle creates users (no personal organization of its own), so its legacy insert proves nothing.
+        bad = [c for c in cells if c["status"] in ("leak", "escalation", "error", "missing")
+               or (c["status"] == "broken" and c["subject"] != "probe member")]
     else:
         # Before the organization policies exist, organization writes mean nothing, and a view or anon exposure
         # may predate the migration: what users read of tables is judged (the access diff judges the rest).
