@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('safety', '0002_delete_statesnapshot'),
+        ('safety', '0003_preflightreport_checksums_lintsignoff'),
     ]
 
     operations = [
