@@ -146,9 +146,10 @@ def _seed_synthetic(copy_target) -> dict:
         return {"ok": False, "error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
 
 
-def rehearse(target, directory: Path | str | None = None) -> dict:
+def rehearse(target, directory: Path | str | None = None, *, with_evidence: bool = True) -> dict:
     """The report (see module docstring): "passed" needs every file to run and every blocking verdict met;
-    "evidence_passed" is the evidence alone; "failure" names the first failure; "verdicts" lists them all."""
+    "evidence_passed" is the evidence alone; "failure" names the first failure; "verdicts" lists them all.
+    ``with_evidence=False`` runs the files only (forward twice, validation, rollback): the benchmark's reference."""
     directory = bundle_dir(directory)
     report = {"target": target.name, "environment": target.environment, "bundle_dir": str(directory),
               "steps": [], "phases": {}, "passed": False, "evidence_passed": False, "failure": None, "verdicts": []}
@@ -184,7 +185,7 @@ def rehearse(target, directory: Path | str | None = None) -> dict:
         if copy.schema_only:
             seeding = report["copy"]["synthetic_rows"] = _seed_synthetic(copy.target)
         verdicts.append(judge_seeding(copy.schema_only, seeding))
-        _rehearse_on(copy.target, scripts, report, verdicts, manifest)
+        _rehearse_on(copy.target, scripts, report, verdicts, manifest, with_evidence)
     finally:
         drop_started = time.monotonic()
         try:
@@ -205,7 +206,24 @@ def rehearse(target, directory: Path | str | None = None) -> dict:
     return report
 
 
-def _rehearse_on(copy_target, scripts: dict, report: dict, verdicts: list, manifest) -> None:
+def _per_file_evidence(copy_target, base, entry: dict, position: int, threshold: float) -> list[Verdict]:
+    """After the first run of a forward file: rewrites, writers blocked, strong locks, time; and the
+    intermediate state (probes) unless it is the last file (the final evidence judges that one)."""
+    stage = f"after {entry['file']}"
+    nodes = evidence.relfilenodes(copy_target, base.tables)
+    out = [judge_rewrites(stage, base.relfilenodes, nodes)]
+    base.relfilenodes = base.relfilenodes | nodes
+    out.append(judge_writer_blocks(stage, entry.get("writer_blocks", []), threshold))
+    out.append(judge_strong_locks(stage, entry["locks_sampled"]["samples_by_mode"],
+                                  entry["locks_sampled"]["interval_seconds"], threshold, base.tables))
+    out.append(judge_duration(stage, entry["seconds"], entry.get("rows", 0), STEP1.steps[position].minutes,
+                              base.tenant_rows))
+    if position < len(FORWARD_FILES) - 1:
+        out.extend(evidence.intermediate(copy_target, stage))
+    return out
+
+
+def _rehearse_on(copy_target, scripts: dict, report: dict, verdicts: list, manifest, with_evidence: bool) -> None:
     phases = report["phases"]
 
     def fail(failure):
@@ -223,13 +241,13 @@ def _rehearse_on(copy_target, scripts: dict, report: dict, verdicts: list, manif
     phases["fingerprint_before"] = round(time.monotonic() - t, 3)
 
     t = time.monotonic()
-    base = evidence.take_baseline(copy_target)
+    base = evidence.take_baseline(copy_target) if with_evidence else evidence.Baseline()
     phases["evidence_before"] = round(time.monotonic() - t, 3)
     if base.error:
         verdicts.append(judge_check("baseline", "The evidence baseline was taken before the forward files", False,
                                     f"the baseline could not be taken: {base.error}", stage="before"))
     writer = None
-    if base.writer_table:
+    if with_evidence and base.writer_table:
         writer = SyntheticWriter(copy_target, base.writer_table, base.writer_columns)
         if writer.prepare():
             writer.start()
@@ -242,10 +260,10 @@ def _rehearse_on(copy_target, scripts: dict, report: dict, verdicts: list, manif
     t = time.monotonic()
     evidence_seconds = 0.0
     for position, name in enumerate(FORWARD_FILES):
-        stage = f"after {name}"
         if writer:
             writer.stage = name
-        first = run_file(copy_target, scripts[name], "forward", 1, writer_tables=base.tables or None)
+        first = run_file(copy_target, scripts[name], "forward", 1,
+                         writer_tables=(base.tables or None) if with_evidence else None)
         report["steps"].append(first)
         if not first["ok"]:
             fail(_failure(first))
@@ -255,18 +273,10 @@ def _rehearse_on(copy_target, scripts: dict, report: dict, verdicts: list, manif
             first["ok"] = False
             fail(_failure(first, f"{name}: {said.message}"))
             break
-        e = time.monotonic()
-        nodes = evidence.relfilenodes(copy_target, base.tables)
-        verdicts.append(judge_rewrites(stage, base.relfilenodes, nodes))
-        base.relfilenodes = nodes | {t: n for t, n in base.relfilenodes.items() if t not in nodes}
-        verdicts.append(judge_writer_blocks(stage, first.get("writer_blocks", []), threshold))
-        verdicts.append(judge_strong_locks(stage, first["locks_sampled"]["samples_by_mode"],
-                                           first["locks_sampled"]["interval_seconds"], threshold, base.tables))
-        verdicts.append(judge_duration(stage, first["seconds"], first.get("rows", 0), STEP1.steps[position].minutes,
-                                       base.tenant_rows))
-        if position < len(FORWARD_FILES) - 1:
-            verdicts.extend(evidence.intermediate(copy_target, stage))
-        evidence_seconds += time.monotonic() - e
+        if with_evidence:
+            e = time.monotonic()
+            verdicts.extend(_per_file_evidence(copy_target, base, first, position, threshold))
+            evidence_seconds += time.monotonic() - e
         after_first, _ = _snapshot(copy_target)
         if writer:
             writer.stage = f"{name} (run 2)"
@@ -292,17 +302,18 @@ def _rehearse_on(copy_target, scripts: dict, report: dict, verdicts: list, manif
         verdicts.append(judge_writer_waits(stats.as_dict(), threshold))
         verdicts.append(judge_writer_errors(stats.as_dict()))
 
-    if report["failure"] is None and not base.error:
+    if with_evidence and report["failure"] is None and not base.error:
         t = time.monotonic()
         final, collected = evidence.final(copy_target, base, manifest, size_budget_percent(),
                                           float(settings.RUNBOOK_SLA_MS))
         verdicts.extend(final)
         report["evidence"] = collected
         phases["evidence_after"] = round(time.monotonic() - t, 3)
-    try:
-        evidence.drop_digests(copy_target)
-    except psycopg.Error:
-        pass  # the copy is dropped anyway
+    if with_evidence:
+        try:
+            evidence.drop_digests(copy_target)
+        except psycopg.Error:
+            pass  # the copy is dropped anyway
 
     if report["failure"] is None:
         t = time.monotonic()
