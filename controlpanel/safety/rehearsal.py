@@ -213,7 +213,7 @@ def _per_file_evidence(copy_target, base, entry: dict, position: int, threshold:
     nodes = evidence.relfilenodes(copy_target, base.tables)
     out = [judge_rewrites(stage, base.relfilenodes, nodes)]
     base.relfilenodes = base.relfilenodes | nodes
-    out.append(judge_writer_blocks(stage, entry.get("writer_blocks", []), threshold))
+    out.append(judge_writer_blocks(stage, entry.get("writer_blocks", [])))
     out.append(judge_strong_locks(stage, entry["locks_sampled"]["samples_by_mode"],
                                   entry["locks_sampled"]["interval_seconds"], threshold, base.tables))
     out.append(judge_duration(stage, entry["seconds"], entry.get("rows", 0), STEP1.steps[position].minutes,
