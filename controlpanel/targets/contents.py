@@ -6,8 +6,9 @@ table per table into the schema ``cp_rehearsal_digest``, outside the fingerprint
 - ``table_shapes(conn)``: the base tables of ``public`` plus ``auth.users`` with their primary key and columns.
 - ``relfilenodes(conn, tables)``: a table whose relfilenode changed was rewritten (ACCESS EXCLUSIVE for the
   whole rewrite: a volatile default, a type change, VACUUM FULL, …).
-- ``save_row_digests`` / ``compare_row_digests``: md5 of every row's pre-existing columns keyed by its
-  primary key, before vs after; per column a 64-bit xor of hashes names the columns that changed.
+- ``save_row_digests`` / ``compare_row_digests``: per row (keyed by its primary key) an array with a hash of
+  each pre-existing column, before vs after, in one pass each: rows lost, rows changed (first keys) and the
+  columns that changed.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ class TableShape:
         return sql.SQL("ROW({})::text").format(sql.SQL(", ").join(sql.Identifier(alias, c) for c in self.primary_key))
 
     def row_sql(self, alias: str) -> sql.Composable:
-        return sql.SQL("md5(ROW({})::text)").format(sql.SQL(", ").join(sql.Identifier(alias, c) for c in self.columns))
+        return sql.SQL("ARRAY[{}]").format(sql.SQL(", ").join(
+            sql.SQL("hashtext(coalesce({}::text, '<null>'))").format(sql.Identifier(alias, c)) for c in self.columns))
 
 
 def table_shapes(conn, schemas=("public",), extra=("auth.users",)) -> list[TableShape]:
@@ -68,16 +70,8 @@ def relfilenodes(conn, tables) -> dict[str, int]:
     return dict(rows)
 
 
-def _column_hashes(conn, shape: TableShape, alias_table: sql.Composable) -> dict[str, int]:
-    """Per column, an order-independent 64-bit digest of (key, value) over all rows."""
-    parts = [sql.SQL("bit_xor(hashtextextended({k} || '|' || coalesce(t.{c}::text, '<null>'), 0))").format(
-        k=shape.key_sql("t"), c=sql.Identifier(c)) for c in shape.columns]
-    row = conn.execute(sql.SQL("SELECT {} FROM {} t").format(sql.SQL(", ").join(parts), alias_table)).fetchone()
-    return {c: (v or 0) for c, v in zip(shape.columns, row, strict=True)}
-
-
 def save_row_digests(conn, shapes: list[TableShape]) -> dict:
-    """Store (key, md5 of the row) per table and per-column digests; returns what can be compared later.
+    """Store (key, column hashes) per table; returns what can be compared later.
 
     Tables without a primary key cannot be compared row by row: they are returned under "skipped"."""
     conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(DIGEST_SCHEMA)))
@@ -89,9 +83,7 @@ def save_row_digests(conn, shapes: list[TableShape]) -> dict:
             continue
         conn.execute(sql.SQL("CREATE TABLE {d} AS SELECT {k} AS k, {h} AS h FROM {t} t").format(
             d=shape.digest_ident, k=shape.key_sql("t"), h=shape.row_sql("t"), t=shape.ident))
-        conn.execute(sql.SQL("CREATE INDEX ON {} (k)").format(shape.digest_ident))
-        saved[shape.table] = {"columns": list(shape.columns), "primary_key": list(shape.primary_key),
-                              "column_hashes": {c: str(v) for c, v in _column_hashes(conn, shape, shape.ident).items()}}
+        saved[shape.table] = {"columns": list(shape.columns), "primary_key": list(shape.primary_key)}
     return {"tables": saved, "skipped": skipped}
 
 
@@ -118,9 +110,12 @@ def compare_row_digests(conn, saved: dict) -> dict[str, dict]:
             d=shape.digest_ident, k=shape.key_sql("t"), h=shape.row_sql("t"), t=shape.ident,
             n=sql.Literal(EXAMPLE_KEYS))).fetchone()
         columns_changed = []
-        if lost or changed:
-            after = _column_hashes(conn, shape, shape.ident)
-            columns_changed = [c for c in shape.columns if str(after[c]) != info["column_hashes"][c]]
+        if changed:
+            positions = conn.execute(sql.SQL(
+                "SELECT DISTINCT u.i FROM {d} d JOIN (SELECT {k} AS k, {h} AS h FROM {t} t) x ON x.k = d.k "
+                "AND x.h <> d.h, unnest(d.h, x.h) WITH ORDINALITY AS u(a, b, i) WHERE u.a <> u.b ORDER BY 1").format(
+                d=shape.digest_ident, k=shape.key_sql("t"), h=shape.row_sql("t"), t=shape.ident)).fetchall()
+            columns_changed = [shape.columns[i - 1] for (i,) in positions]
         out[table] = {"rows_lost": lost, "rows_changed": changed, "examples": list(examples or []),
                       "columns_changed": columns_changed}
     return out
