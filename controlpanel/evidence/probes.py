@@ -113,6 +113,12 @@ def _add_probe_organization(conn, target: _Target) -> dict:
     conn.execute("DELETE FROM public.organization_memberships WHERE user_id = %s", (user_id,))
     conn.execute("INSERT INTO public.organization_memberships (organization_id, user_id, role, status) "
                  "VALUES (%s, %s, 'member', 'active')", (org_id, user_id))
+    # A second member: the first one's within-organization probes need someone else to reach.
+    peer = uuid.uuid4()
+    conn.execute("INSERT INTO auth.users (id, email) VALUES (%s, %s)", (peer, f"probe-peer-{tag}@probe.invalid"))
+    conn.execute("DELETE FROM public.organization_memberships WHERE user_id = %s", (peer,))
+    conn.execute("INSERT INTO public.organization_memberships (organization_id, user_id, role, status) "
+                 "VALUES (%s, %s, 'member', 'active')", (org_id, peer))
     rows = {}
     if "profiles" in target.tables:
         conn.execute("DELETE FROM public.profiles WHERE id = %s", (user_id,))
@@ -304,9 +310,38 @@ def _write_probes(conn, target: _Target, subject: str, user_id, memberships: lis
             lambda: (conn.execute("UPDATE public.organization_memberships SET role = 'admin' WHERE user_id = %s "
                                   "AND organization_id = %s", (user_id, lower[0])).rowcount,
                      f"organization {lower[0]}")))
+        cells += _within_organization_probes(conn, subject, user_id, lower[0])
     else:
-        cells.append(_cell(subject, user_id, "organization_memberships", "raise own role to admin", "-", "-", "n/a",
-                           "already admin of every organization"))
+        # Admin of every organization: fine when each is the user's own (alone in it); admin of organizations
+        # shared with others means the migration handed this user everyone else's rows to manage.
+        shared = conn.execute("SELECT organization_id, count(*) - 1 FROM public.organization_memberships "
+                              "WHERE organization_id = ANY(%s::uuid[]) AND status = 'active' GROUP BY 1 "
+                              "HAVING count(*) > 1 ORDER BY 2 DESC", ([o for o, _ in memberships],)).fetchall()
+        if shared:
+            cells.append(_cell(subject, user_id, "organization_memberships", "already admin", "admin only of own "
+                               "organizations", f"admin of {len(shared)} shared organization(s)", "escalation",
+                               f"already admin of organization {shared[0][0]} shared with {shared[0][1]} other "
+                               "member(s): self-promotion cannot even be tried"))
+        else:
+            cells.append(_cell(subject, user_id, "organization_memberships", "already admin", "-",
+                               "admin of own organization(s) only", "ok", "no other member to reach"))
+    return cells
+
+
+def _within_organization_probes(conn, subject, user_id, org) -> list[dict]:
+    """As a non-admin member: remove another member, rename the organization (both need admin rights)."""
+    cells = []
+    other = conn.execute("SELECT user_id FROM public.organization_memberships WHERE organization_id = %s "
+                         "AND user_id <> %s ORDER BY user_id LIMIT 1", (org, user_id)).fetchone()
+    if other:
+        cells.append(_attempt_write(
+            conn, subject, user_id, "organization_memberships", "remove another member (not admin)",
+            lambda: (conn.execute("DELETE FROM public.organization_memberships WHERE organization_id = %s "
+                                  "AND user_id = %s", (org, other[0])).rowcount, f"member {other[0]}")))
+    cells.append(_attempt_write(
+        conn, subject, user_id, "organizations", "rename the organization (not admin)",
+        lambda: (conn.execute("UPDATE public.organizations SET name = name || ' (renamed by a member)' "
+                              "WHERE id = %s", (org,)).rowcount, f"organization {org}")))
     return cells
 
 

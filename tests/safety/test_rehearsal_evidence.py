@@ -52,7 +52,8 @@ def test_several_defects_are_each_caught_at_their_stage_with_the_object_named(de
 
     leak = not_met(data, "probes", f"after {RLS}")
     assert leak and "read audit_reports: leak" in leak[0]["message"]
-    assert not not_met(data, "probes", "after the forward files"), "0003 closed the window: only the state between"
+    final_probes = not_met(data, "probes", "after the forward files")
+    assert "leak" not in final_probes[0]["message"], "0003 closed the window: only the state between leaks"
 
     blocks = not_met(data, "writer_blocks", f"after {DATA}")
     assert blocks and "ShareLock on public.audit_reports" in blocks[0]["message"]
@@ -67,6 +68,8 @@ def test_several_defects_are_each_caught_at_their_stage_with_the_object_named(de
 
     roles = not_met(data, "role_model")
     assert roles and "with other members" in roles[0]["message"]
+    # …and the probes no longer say "n/a — already admin": being admin of a shared organization is the finding.
+    assert "already admin of organization" in final_probes[0]["message"]
     # The target itself was not touched.
     assert query(demo_target, "SELECT to_regclass('public.organizations')") == [(None,)]
 
