@@ -219,7 +219,7 @@ def _per_file_evidence(copy_target, base, entry: dict, position: int, threshold:
     out.append(judge_duration(stage, entry["seconds"], entry.get("rows", 0), STEP1.steps[position].minutes,
                               base.tenant_rows))
     if position < len(FORWARD_FILES) - 1:
-        out.extend(evidence.intermediate(copy_target, stage))
+        out.extend(evidence.intermediate(copy_target, stage, base))
     return out
 
 

@@ -6,10 +6,12 @@ Every collector is guarded: what crashes on another team's schema becomes a not-
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import psycopg
 
+from controlpanel.evidence.access import AccessMap, access_checkpoint
 from controlpanel.evidence.impersonation import error_text
 from controlpanel.evidence.probes import run_isolation_probes
 from controlpanel.evidence.reconcile import reconcile, size_growth
@@ -23,6 +25,10 @@ from . import verdicts as v
 
 APP = "controlpanel-rehearsal-evidence"
 FINAL = "after the forward files"
+# Users re-measured by the access diff in the intermediate states (the final state re-measures every sampled
+# subject): the states between files are short-lived, the question is only "does a file expose rows until the
+# next one has run", which the heaviest and lightest users answer as well as all of them.
+INTERMEDIATE_USERS = 20
 
 
 @dataclass
@@ -35,6 +41,8 @@ class Baseline:
     writer_table: str | None = None
     writer_columns: list[str] = field(default_factory=list)
     tenant_rows: int = 0
+    access: AccessMap | None = None
+    access_error: str = ""
     error: str = ""
 
 
@@ -50,6 +58,10 @@ def take_baseline(copy_target) -> Baseline:
             base.relfilenodes = contents.relfilenodes(conn, base.tables)
             base.legacy_users = [r[0] for r in conn.execute("SELECT id::text FROM auth.users ORDER BY id")]
             base.tenant_rows = sum(n for t, n in base.snapshot["counts"].items() if t.startswith("public."))
+            try:  # a bundle-independent measure, but guarded apart: without it the other evidence still stands
+                base.access = access_checkpoint(conn).map
+            except psycopg.Error as exc:
+                base.access_error = error_text(exc)
             # The old app's busiest table with an owner column: where its writes go.
             owned = [s for s in shapes if s.table.startswith("public.") and "user_id" in s.columns and s.primary_key]
             if owned:
@@ -77,10 +89,37 @@ def _probes(conn, stage: str, final: bool) -> v.Verdict:
     return v.judge_probes(stage, data, final=final)
 
 
-def intermediate(copy_target, stage: str) -> list[v.Verdict]:
+def _subset(access: AccessMap, users: int) -> AccessMap:
+    """The before map for the roles and `users` sampled users taken in turn from each stratum."""
+    strata: dict[str, list] = {}
+    for subject in access.subjects:
+        if subject.user_id:
+            strata.setdefault(subject.stratum, []).append(subject)
+    picked = [s for group in itertools.zip_longest(*strata.values()) for s in group if s is not None][:users]
+    keep = [s for s in access.subjects if s.user_id is None] + picked
+    keys = {s.key for s in keep}
+    return AccessMap(schemas=access.schemas, subjects=keep, relations=access.relations,
+                     cells=[c for c in access.cells if c.subject in keys], error=access.error)
+
+
+def _access(conn, stage: str, before: AccessMap | None, final: bool) -> v.Verdict:
+    if before is None:
+        return v.judge_access(stage, None, final=final, error="no access map was taken before the forward files")
+    if before.error:
+        return v.judge_access(stage, None, final=final,
+                              error=f"the map before the forward files failed: {before.error}")
+    try:
+        diff = access_checkpoint(conn, before).diff
+    except psycopg.Error as exc:
+        return v.judge_access(stage, None, final=final, error=error_text(exc))
+    return v.judge_access(stage, diff, final=final)
+
+
+def intermediate(copy_target, stage: str, base: Baseline) -> list[v.Verdict]:
     """After a forward file that is not the last: a policy of one file can expose rows until the next has run."""
+    subset = _subset(base.access, INTERMEDIATE_USERS) if base.access else None
     with connect(copy_target, application_name=APP) as conn:
-        return [_probes(conn, stage, final=False)]
+        return [_access(conn, stage, subset, final=False), _probes(conn, stage, final=False)]
 
 
 def _guard(key: str, criterion: str, fn) -> v.Verdict:
@@ -127,6 +166,8 @@ def final(copy_target, base: Baseline, manifest, budget_percent: float, sla_ms: 
                                  "; ".join(f"{f.severity} {f.code} {f.object}" for f in bad[:5]),
                                  findings=[f.as_dict() for f in bad[:20]])
         out.append(_guard("rls_audit", "RLS audit", rls))
+        out.append(_guard("access", "Access diff", lambda: _access(conn, FINAL, base.access, final=True)
+                          if base.access else v.judge_access(FINAL, None, final=True, error=base.access_error)))
         out.append(_guard("probes", "Isolation probes", lambda: _probes(conn, FINAL, final=True)))
 
         def sla():

@@ -102,21 +102,24 @@ def judge_probes(stage: str, matrix: dict | None, *, final: bool, error: str = "
               cells=[c for c in bad[:20]])
 
 
-def judge_access(stage: str, diff: dict | None, *, final: bool, error: str = "") -> Verdict:
-    """The access diff: any gain is an exposure; a loss fails only after the last file (the documented window)."""
+def judge_access(stage: str, diff, *, final: bool, error: str = "") -> Verdict:
+    """The access diff (evidence/access.AccessDiff): any exposure, and any cell that could not be measured, fails
+    at every stage; a loss of own rows fails after the last file only (between files it is the documented
+    access window: rows not yet moved into an organization)."""
     criterion = "No user can reach data they could not reach before (access diff)"
-    if diff is None:
-        return _v("access", criterion, stage, False, f"the access diff could not run: {error or 'no result'}")
-    gains = diff.get("gains") or []
-    losses = diff.get("losses") or []
-    unmeasured = diff.get("unmeasured") or []
-    problems = [f"{g['subject']} gains {g['action']} on {g['table']}: {g['count']} row(s)" for g in gains[:5]]
+    if diff is None or diff.error:
+        return _v("access", criterion, stage, False,
+                  f"the access diff could not run: {error or (diff.error if diff else '') or 'no result'}")
+    problems = [f"{d.subject} gains {d.action} on {d.relation}: {d.gained} row(s)"
+                + (f", e.g. {', '.join(d.gained_examples[:3])}" if d.gained_examples else "") for d in diff.exposures]
+    problems += [f"{d.subject} {d.relation} {d.action}: {d.reason}" for d in diff.unmeasured]
+    losses = [f"{d.subject} loses {d.action} on {d.relation}: {d.lost} own row(s)" for d in diff.losses]
     if final:
-        problems += [f"{x['subject']} loses {x['action']} on {x['table']}: {x['count']} row(s)" for x in losses[:5]]
-        problems += [f"not measured: {u}" for u in unmeasured[:5]]
+        problems += losses
     note = "" if problems or not losses else f"{len(losses)} loss(es) in this intermediate state (access window)"
-    return _v("access", criterion, stage, not problems, "; ".join(problems) or note,
-              gains=gains[:20], losses=losses[:20], unmeasured=unmeasured[:20])
+    return _v("access", criterion, stage, not problems, "; ".join(problems[:8]) or note,
+              subjects=diff.subjects, relations=diff.relations, cells=diff.cells,
+              differences=[asdict(d) for d in diff.differences if d.kind != "loss_other"][:40])
 
 
 def judge_writer_blocks(stage: str, blocks: list[dict]) -> Verdict:
