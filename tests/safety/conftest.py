@@ -3,9 +3,18 @@
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from controlpanel.targets.connection import dsn_for
 from tests.support import targets as target_support
+
+
+@pytest.fixture
+def small_access_sample(settings):
+    """Rehearsal tests measure the access diff for 12 users, not all 200 of the template: each defect is in
+    every user's rows, and the suite stays fast."""
+    settings.ACCESS_ALL_USERS_UP_TO = 12
+    settings.ACCESS_SAMPLE_USERS = 12
 
 
 def edit(path: Path, old: str, new: str) -> None:

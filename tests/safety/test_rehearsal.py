@@ -16,6 +16,8 @@ from .conftest import edit, query
 SCHEMA = "20250904000001_add_multi_tenant_organizations.sql"
 
 
+pytestmark = pytest.mark.usefixtures("small_access_sample")
+
 def rehearse_cli(target, bundle=None) -> tuple[int, dict]:
     out = StringIO()
     args = ["runbook", "rehearse", "--target", target.name, "--json"]
@@ -51,6 +53,15 @@ def test_the_projects_bundle_passes_on_a_full_copy(demo_target):
     assert backfill["locks_sampled"]["samples"] > 0 and backfill["locks_sampled"]["held"]
     stored = Rehearsal.objects.get(pk=data["rehearsal"])
     assert stored.passed and stored.checksums == data["checksums"]
+    # The whole evidence suite ran on the copy, each criterion met, the access diff after every forward file.
+    assert stored.evidence_passed is True and data["evidence_passed"] is True
+    keys = {v["key"] for v in stored.verdicts}
+    assert keys >= {"data", "rewrite", "writer_blocks", "strong_locks", "duration", "access", "probes", "writer",
+                    "reconciliation", "contents", "role_model", "rls_audit", "sla", "workers", "size", "validation"}
+    assert [v["stage"] for v in stored.verdicts if v["key"] == "access"] == [
+        f"after {name}" for name in ("20250904000001_add_multi_tenant_organizations.sql",
+                                     "20250904000002_add_organization_rls_policies.sql")] + ["after the forward files"]
+    assert all(v["passed"] for v in stored.verdicts if v["blocking"]), [v for v in stored.verdicts if not v["passed"]]
     assert no_copy_left(demo_target)
     # The target itself was not touched.
     assert query(demo_target, "SELECT to_regclass('public.organizations')") == [(None,)]

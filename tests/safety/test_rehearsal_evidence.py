@@ -4,6 +4,8 @@ Each defect is appended to the project's bundle as the statement a team could ha
 that the forward files still run twice and every later stage is reached).
 """
 
+import pytest
+
 from .conftest import query
 from .test_rehearsal import rehearse_cli
 
@@ -12,6 +14,8 @@ RLS = "20250904000002_add_organization_rls_policies.sql"
 DATA = "20250904000003_migrate_existing_data_to_organizations.sql"
 VALIDATION = "test-multi-tenant-migration.sql"
 
+
+pytestmark = pytest.mark.usefixtures("small_access_sample")
 
 def append(path, sql: str) -> None:
     path.write_text(path.read_text() + "\n" + sql.strip() + "\n")
@@ -50,6 +54,8 @@ def test_several_defects_are_each_caught_at_their_stage_with_the_object_named(de
     assert rewrite and "public.audit_reports rewritten" in rewrite[0]["message"]
     assert not not_met(data, "rewrite", f"after {RLS}")
 
+    exposed = not_met(data, "access", f"after {RLS}")
+    assert exposed and "gains read on public.audit_reports" in exposed[0]["message"]
     leak = not_met(data, "probes", f"after {RLS}")
     assert leak and "read audit_reports: leak" in leak[0]["message"]
     final_probes = not_met(data, "probes", "after the forward files")
