@@ -248,7 +248,8 @@ def _rehearse_on(copy_target, scripts: dict, report: dict, verdicts: list, manif
                                     f"the baseline could not be taken: {base.error}", stage="before"))
     writer = None
     if with_evidence and base.writer_table:
-        writer = SyntheticWriter(copy_target, base.writer_table, base.writer_columns)
+        writer = SyntheticWriter(copy_target, base.writer_table, base.writer_columns,
+                                 lock_timeout_seconds=lock_threshold_seconds())
         if writer.prepare():
             writer.start()
         else:

@@ -34,10 +34,15 @@ def test_several_defects_are_each_caught_at_their_stage_with_the_object_named(de
     append(bundle_copy / SCHEMA, "ALTER TABLE public.audit_reports ADD COLUMN IF NOT EXISTS reviewed_at timestamptz "
                                  "DEFAULT clock_timestamp();")
     # 0002: NULL organization visible to every member until 0003 has filled it.
+    # …and a strong lock held for seconds (as a slow statement under ACCESS EXCLUSIVE would): writers wait.
     append(bundle_copy / RLS, """
         DROP POLICY IF EXISTS team_unassigned_reports ON public.audit_reports;
         CREATE POLICY team_unassigned_reports ON public.audit_reports FOR SELECT TO authenticated
-            USING (organization_id IS NULL);""")
+            USING (organization_id IS NULL);
+        BEGIN;
+        LOCK TABLE public.audit_reports IN ACCESS EXCLUSIVE MODE;
+        SELECT pg_sleep(2.5);
+        COMMIT;""")
     # 0003: a non-concurrent index build (writers wait for it), a backfill that touches every row again (the
     # updated_at trigger rewrites updated_at; the heap doubles), every legacy user admin of one organization.
     append(bundle_copy / DATA, """
@@ -60,6 +65,12 @@ def test_several_defects_are_each_caught_at_their_stage_with_the_object_named(de
     assert leak and "read audit_reports: leak" in leak[0]["message"]
     final_probes = not_met(data, "probes", "after the forward files")
     assert "leak" not in final_probes[0]["message"], "0003 closed the window: only the state between leaks"
+
+    waits = not_met(data, "writer")
+    assert waits and f"for a lock, during {RLS}" in waits[0]["message"]
+    held = not_met(data, "strong_locks", f"after {RLS}")
+    assert held and "AccessExclusiveLock on public.audit_reports held about" in held[0]["message"]
+    assert not not_met(data, "strong_locks", f"after {SCHEMA}")
 
     blocks = not_met(data, "writer_blocks", f"after {DATA}")
     assert blocks and "ShareLock on public.audit_reports" in blocks[0]["message"]
