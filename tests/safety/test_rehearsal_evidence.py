@@ -41,7 +41,7 @@ def test_several_defects_are_each_caught_at_their_stage_with_the_object_named(de
             USING (organization_id IS NULL);
         BEGIN;
         LOCK TABLE public.audit_reports IN ACCESS EXCLUSIVE MODE;
-        SELECT pg_sleep(2.5);
+        SELECT pg_sleep(4);
         COMMIT;""")
     # 0003: a non-concurrent index build (writers wait for it), a backfill that touches every row again (the
     # updated_at trigger rewrites updated_at; the heap doubles), every legacy user admin of one organization.
