@@ -276,7 +276,13 @@ def _rehearse_on(copy_target, scripts: dict, report: dict, verdicts: list, manif
             break
         if with_evidence:
             e = time.monotonic()
-            verdicts.extend(_per_file_evidence(copy_target, base, first, position, threshold))
+            if writer:
+                writer.paused.set()  # the old app's writes are for the files, not for the probes in between
+            try:
+                verdicts.extend(_per_file_evidence(copy_target, base, first, position, threshold))
+            finally:
+                if writer:
+                    writer.paused.clear()
             evidence_seconds += time.monotonic() - e
         after_first, _ = _snapshot(copy_target)
         if writer:

@@ -73,6 +73,7 @@ class SyntheticWriter(threading.Thread):
         self.lock_timeout_ms = max(1, int(lock_timeout_seconds * 1000))
         self.stage = "before"
         self.stopping = threading.Event()
+        self.paused = threading.Event()  # set while the rehearsal probes the copy: no deadlock with its probes
         self.samples: list[WriteSample] = []
         self.user_id = None
         self.row = None
@@ -115,6 +116,8 @@ class SyntheticWriter(threading.Thread):
         try:
             conn.execute(f"SET lock_timeout = {self.lock_timeout_ms}")
             while not self.stopping.wait(self.interval):
+                if self.paused.is_set():
+                    continue
                 stage, started, error = self.stage, time.monotonic(), ""
                 try:
                     self._write(conn)
