@@ -31,6 +31,8 @@ CRITERIA = (
     Criterion("scripts", "Technical Success", "All migration scripts execute without errors"),
     Criterion("validation", "Technical Success", "All validation tests pass"),
     Criterion("isolation", "Technical Success", "RLS policies properly isolate organization data"),
+    # Not the runbook's wording: the promise behind it (issue 11), judged by the access diff.
+    Criterion("access", "Technical Success", "No user can reach data they could not reach before"),
     Criterion("workers", "Technical Success", "Workers can access organization context"),
     Criterion("application", "Technical Success", "Application functions normally with organization features",
               manual=True),
@@ -118,8 +120,34 @@ def _cells(report, predicate) -> list[dict]:
     return [c for c in report.data.get("cells", []) if predicate(c)]
 
 
+def _brief(d: dict) -> dict:
+    return {k: d[k] for k in ("subject", "relation", "action", "before", "after", "gained", "lost", "exact",
+                              "gained_examples", "lost_examples", "reason")}
+
+
+def _access_verdict(report, *, losses: bool) -> tuple[str, dict]:
+    """The access diff's answer: gains (losses=False) or losses of own rows (losses=True). A diff that could not
+    be made, or cells that could not be measured, are not met with the reason; not yet collected is pending."""
+    if report is None:
+        return NOT_MEASURED, {"access_diff": "not collected yet (after Step 5, against the map taken before Step 1)"}
+    diff = report.data.get("diff") or {}
+    reason = report.error or diff.get("error") or ""
+    if not diff or reason:
+        return NOT_MET, {"access_diff": reason or "no diff", "cannot_measure": True}
+    kind = "loss" if losses else "exposure"
+    found = [d for d in diff.get("differences", []) if d["kind"] == kind]
+    unmeasured = [d for d in diff.get("differences", []) if d["kind"] == "cannot_measure"]
+    evidence = {"subjects": diff.get("subjects"), "relations": diff.get("relations"), "cells": diff.get("cells"),
+                ("losses" if losses else "exposures"): [_brief(d) for d in found[:20]], "count": len(found),
+                "cannot_measure": [{k: d[k] for k in ("subject", "relation", "action", "reason")}
+                                   for d in unmeasured[:20]]}
+    return (NOT_MET if found or unmeasured else MET), evidence
+
+
 def _evaluate(run, criterion: Criterion, ctx: dict) -> tuple[str, dict]:
     key = criterion.key
+    if key == "access":
+        return _access_verdict(ctx["access"], losses=False)
     if key == "scripts":
         return _attempts_verdict(run, locks.STEP1_KEYS)
     if key == "validation":
@@ -136,7 +164,8 @@ def _evaluate(run, criterion: Criterion, ctx: dict) -> tuple[str, dict]:
                     else None,
                     "probe_failures": probes.data.get("failures") if probes else None,
                     "leaks": [c for c in _cells(probes, lambda c: c["status"] in ("leak", "escalation", "error"))][:20]}
-        return _combine(_report_verdict(audit), _report_verdict(probes)), evidence
+        access, evidence["access_diff"] = _access_verdict(ctx["access"], losses=False)
+        return _combine(_report_verdict(audit), _report_verdict(probes), access), evidence
     if key == "workers":
         status, evidence = _attempts_verdict(run, ["step3.check", "step5.workers"])
         return status, evidence
@@ -172,6 +201,8 @@ def _evaluate(run, criterion: Criterion, ctx: dict) -> tuple[str, dict]:
         missing = _cells(probes, lambda c: c["status"] == "missing" and c["subject"] not in ("anon", "service_role"))
         evidence = {"missing": missing[:20]}
         checks = [NOT_MEASURED if probes is None or probes.passed is None else (NOT_MET if missing else MET)]
+        access, evidence["access_diff"] = _access_verdict(ctx["access"], losses=True)
+        checks.append(access)
         if recon is not None:
             members = next((c for c in recon["checks"] if c["check"] == "every user has an active membership"), None)
             if members is not None:
