@@ -23,7 +23,7 @@ from pathlib import Path
 import common
 
 ROOT = common.ROOT
-DB_NAME = "cp_bench_live"
+DB_NAME = os.environ.get("BENCH_LIVE_DB", "cp_bench_live")  # another name when several people bench at once
 
 
 def free_port() -> int:
