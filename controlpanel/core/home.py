@@ -5,7 +5,7 @@ from .extensions import HOME_PANELS, render_panels
 
 
 def home_context(request) -> dict:
-    context = {"home_panels": render_panels(HOME_PANELS, request)}
+    context: dict[str, object] = {"home_panels": render_panels(HOME_PANELS, request)}
     if request.user.has_perm(roles.perm(roles.VIEW_RUNS)):
         from controlpanel.runs.models import Run
 

@@ -10,7 +10,8 @@ class Capability(models.Model):
     class Meta:
         managed = False
         default_permissions = ()
-        permissions = CAPABILITIES
+        # list[tuple[str, str]] is a valid value; the stubs declare an invariant list of str-or-promise pairs.
+        permissions = CAPABILITIES  # type: ignore[assignment]
 
     def __str__(self):
         return "capability"

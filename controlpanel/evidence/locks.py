@@ -19,7 +19,8 @@ def judge_lock_samples(summaries: list[dict], threshold: float | None = None) ->
     """Verdict over LockSummary.as_dict() summaries (or raw samples): no waiter blocked over the threshold."""
     threshold = threshold_seconds() if threshold is None else threshold
     longest, worst = 0.0, None
-    migration_wait, blockers = 0.0, []
+    migration_wait = 0.0
+    blockers: list[dict] = []
     samples = with_waiters = retries = 0
     for summary in summaries:
         samples += summary.get("samples", 1)

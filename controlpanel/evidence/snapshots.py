@@ -74,7 +74,7 @@ def _identities(conn, table: str, count: int) -> dict:
             "SELECT left(id::text, 2), count(*), md5(string_agg(id::text, ',' ORDER BY id)) FROM {} GROUP BY 1"
         ).format(_ident(table))).fetchall()
     }
-    out = {"buckets": buckets}
+    out: dict[str, object] = {"buckets": buckets}
     if count <= ID_CAPTURE_LIMIT:
         out["ids"] = [r[0] for r in conn.execute(
             sql.SQL("SELECT id::text FROM {} ORDER BY id").format(_ident(table))).fetchall()]

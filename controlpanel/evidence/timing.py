@@ -82,10 +82,12 @@ def measure_sla(conn, user_id=None, repeats: int = 5, sla_ms: float = 500.0) -> 
                 except psycopg.Error as exc:
                     error = error_text(exc)
                     break
-            op = {"key": key, "label": label, "sql": query, "runs": len(timings), "rows": rows, "error": error,
-                  "median_ms": round(statistics.median(timings), 2) if timings else None,
-                  "worst_ms": round(max(timings), 2) if timings else None}
-            op["passed"] = error is None and op["worst_ms"] is not None and op["worst_ms"] < sla_ms
+            worst_ms = round(max(timings), 2) if timings else None
+            op: dict[str, object] = {
+                "key": key, "label": label, "sql": query, "runs": len(timings), "rows": rows, "error": error,
+                "median_ms": round(statistics.median(timings), 2) if timings else None,
+                "worst_ms": worst_ms}
+            op["passed"] = error is None and worst_ms is not None and worst_ms < sla_ms
             if not op["passed"] and error is None:
                 op["plan"] = _plan(conn, member, query, params)
             operations.append(op)

@@ -42,10 +42,10 @@ def summaries_for(runs) -> dict[int, RunSummary]:
     """Summaries of the given runs (one page of history), computing the missing or stale ones."""
     runs = list(runs)
     cached = {s.run_id: s for s in RunSummary.objects.filter(run__in=[r.pk for r in runs])}
-    result = {}
+    result: dict[int, RunSummary] = {}
     for run in runs:
         summary = cached.get(run.pk)
-        result[run.pk] = summary if is_fresh(summary, run) else compute(run)
+        result[run.pk] = summary if summary is not None and is_fresh(summary, run) else compute(run)
     return result
 
 

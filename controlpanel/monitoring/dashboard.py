@@ -50,7 +50,7 @@ def latency_chart(checks, sla_ms: float):
 
 def size_chart(checks, baseline_bytes, budget_pct: float):
     sized = [c for c in checks if c.figures.get("database_bytes")]
-    references = ()
+    references: tuple[Reference, ...] = ()
     if baseline_bytes:
         references = (Reference(baseline_bytes / MB, "pre-migration size"),
                       Reference(baseline_bytes * (1 + budget_pct / 100) / MB, f"+{budget_pct:.0f} % budget"))

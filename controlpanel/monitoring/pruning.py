@@ -22,9 +22,11 @@ def prune_health_history(now=None, *, keep_all_days: int | None = None, keep_day
     old = HealthCheck.objects.filter(checked_at__lt=now - timedelta(days=keep_all_days))
     keepers = (old.annotate(day=TruncDate("checked_at")).values("target_id", "day")
                .annotate(last=Max("checked_at")))
-    keep_ids = set()
+    keep_ids: set[int] = set()
     for group in keepers:
-        keep_ids.add(old.filter(target_id=group["target_id"], checked_at=group["last"])
-                     .order_by("-id").values_list("id", flat=True).first())
+        keeper = (old.filter(target_id=group["target_id"], checked_at=group["last"])
+                  .order_by("-id").values_list("id", flat=True).first())
+        if keeper is not None:
+            keep_ids.add(keeper)
     downsampled, _ = old.exclude(id__in=keep_ids).delete()
     return {"expired": expired, "downsampled": downsampled, "kept_daily": len(keep_ids)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 from controlpanel.runbook.definition import RUNBOOK
 from controlpanel.targets import tenancy
@@ -77,7 +78,7 @@ def _index_state(conn, name: str):
 
 def run_query(conn, key: str) -> dict:
     title, query = DEBUG_QUERIES[key]
-    section = {"key": key, "title": title, "sql": query}
+    section: dict[str, Any] = {"key": key, "title": title, "sql": query}
     with conn.cursor() as cur:
         cur.execute(f"SELECT count(*) FROM ({query}) q")  # noqa: S608 - fixed query text above
         section["total"] = cur.fetchone()[0]

@@ -139,7 +139,7 @@ def dispatch(attempt: Attempt, previous_status: str) -> None:
     from .tasks import execute_step
 
     try:
-        result = execute_step.apply_async(args=[attempt.pk], retry=False)
+        result = execute_step.apply_async(args=(attempt.pk,), retry=False)
     except Exception as exc:  # kombu raises OperationalError; anything else means "not queued" too
         log.warning("step queue unavailable: %s", type(exc).__name__)
         message = "The task queue (Redis) is unavailable: the step was not queued. Try again when it is back."

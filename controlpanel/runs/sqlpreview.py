@@ -48,7 +48,7 @@ def _build(path: Path) -> SqlPreview:
     except ScriptError as exc:
         return SqlPreview(path.name, text, 0, {"ran": False, "error": str(exc), "findings": []}, [], [])
     linted = lint_bundle(path.parent, [path.name])
-    findings = next((f["findings"] for f in linted["files"] if f["file"] == path.name), [])
+    findings: list[dict] = next((f["findings"] for f in linted["files"] if f["file"] == path.name), [])
     entries = estimate_script(script)
     by_mode: dict[str, list[str]] = {}
     for table, mode in sorted(strongest_per_table(entries).items()):

@@ -51,7 +51,8 @@ def _pipe(dump: list[str], dump_env: dict, restore: list[str], restore_env: dict
         producer = subprocess.Popen(dump, env=dump_env, stdout=subprocess.PIPE, stderr=dump_err)
         consumer = subprocess.Popen(restore, env=restore_env, stdin=producer.stdout, stdout=subprocess.DEVNULL,
                                     stderr=restore_err)
-        producer.stdout.close()
+        if producer.stdout is not None:  # always set (stdout=PIPE); the check is for the type
+            producer.stdout.close()
         consumer.wait()
         producer.wait()
         messages = {}

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from controlpanel.runbook.definition import RUNBOOK
-from controlpanel.targets.sqlscript import ScriptError, load_script
+from controlpanel.targets.sqlscript import Script, ScriptError, load_script
 
 
 def statement_digest(text: str) -> str:
@@ -53,7 +53,7 @@ def lint_bundle(directory: Path, files: list[str] | None = None, timeout: int = 
     except json.JSONDecodeError:
         return {"ran": False, "error": (proc.stderr or proc.stdout).strip()[:500], "files": [], "count": 0}
     by_file: dict[str, list] = {path.name: [] for path in paths}
-    scripts = {}
+    scripts: dict[str, Script | None] = {}
     for path in paths:
         try:
             scripts[path.name] = load_script(path)

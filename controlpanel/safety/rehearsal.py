@@ -60,7 +60,8 @@ class LockSampler(threading.Thread):
     def __init__(self, target, pid: int):
         super().__init__(daemon=True)
         self.conn = connect(target, application_name="controlpanel-rehearsal-locks")
-        self.pid, self.stopping, self.held, self.samples = pid, threading.Event(), {}, 0
+        self.pid, self.stopping, self.samples = pid, threading.Event(), 0
+        self.held: dict = {}
 
     def run(self):
         try:

@@ -68,7 +68,7 @@ def all_secret_values(max_age: float = 5.0) -> list[str]:
         return values
     from .models import Target
 
-    names = set()
+    names: set[str] = set()
     for dsn_var, key_var in Target.objects.values_list("dsn_env_var", "service_key_env_var"):
         names.update(n for n in (dsn_var, key_var) if n)
     values = secret_values(variable_names=sorted(names))
@@ -147,7 +147,8 @@ class LineRedactor:
     caught as a whole; `flush()` releases what is held (at the end, or when the program went quiet)."""
 
     def __init__(self, secrets, hold: int = 3):
-        self.secrets, self.hold, self.pending = list(secrets), hold, []
+        self.secrets, self.hold = list(secrets), hold
+        self.pending: list[str] = []
 
     def feed(self, line: str) -> list[str]:
         self.pending.append(line)

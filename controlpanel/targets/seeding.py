@@ -338,7 +338,7 @@ def seed_target(conn_or_dsn: Any, users: int, reports: int, seed: int = 42, *, w
                     for table in tables:
                         schema, name = table.split(".")
                         cur.execute(sql.SQL(verb + " {}.{}").format(sql.Identifier(schema), sql.Identifier(name)))
-            counts = table_counts(conn, tables)
+            counts: dict[str, Any] = table_counts(conn, tables)
         finally:
             conn.autocommit = previous_autocommit
     counts["seconds"] = round(time.monotonic() - started, 2)

@@ -45,7 +45,7 @@ def _rls(ctx, enable: bool) -> dict:
 
 def _drop_indexes(ctx) -> dict:
     _set_lock_timeout(ctx)
-    dropped = []
+    dropped: list[dict] = []
     for index in organization_indexes(ctx.conn):
         statement = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS public.{}").format(sql.Identifier(index["index"]))
         ctx.sink.emit("statement", statement.as_string(ctx.conn))
