@@ -78,10 +78,11 @@ test-fast: install
 pg17:
 	@scripts/pg17.sh
 
-# ruff, then mypy with django-stubs over controlpanel/ (configured in pyproject.toml).
+# ruff, mypy with django-stubs over controlpanel/ (configured in pyproject.toml), no import cycles.
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy controlpanel
+	$(PY) scripts/import_cycles.py controlpanel
 
 bench: install control-db
 	$(PY) bench/run_all.py

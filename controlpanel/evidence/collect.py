@@ -6,6 +6,7 @@ import time
 import psycopg
 from django.utils import timezone
 
+from controlpanel.runs.models import StepEvent
 from controlpanel.targets import tenancy
 from controlpanel.targets.connection import TargetUnavailable, connect, target_connection
 
@@ -149,3 +150,35 @@ def collect_evidence(run, kinds=None) -> list[EvidenceReport]:
     finally:
         conn.close()
     return reports
+
+
+def access_before_now(attempt):
+    """The "before" access map, after the snapshot (its probes must not be in the snapshot's figures)."""
+    try:
+        report = take_access_before(attempt.step.run, attempt)
+    except (TargetUnavailable, psycopg.Error) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        StepEvent.objects.create(attempt=attempt, kind=StepEvent.Kind.ERROR,
+                                 message=f"The 'before' access map failed: {message}")
+        return None
+    subjects = len(report.data.get("subjects", []))
+    StepEvent.objects.create(attempt=attempt, kind=StepEvent.Kind.INFO if report.passed else StepEvent.Kind.ERROR,
+                             message=f"Evidence: 'before' access map of {subjects} subjects taken ({report.seconds} s)"
+                                     + (f"; {report.error}" if report.error else "."))
+    return report
+
+
+def snapshot_now(attempt, label):
+    """Before Step 1 / after a rollback: taken here, before anything else can change the target."""
+    run = attempt.step.run
+    try:
+        snapshot = take_snapshot(run, label, attempt)
+    except (TargetUnavailable, psycopg.Error) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        StepEvent.objects.create(attempt=attempt, kind=StepEvent.Kind.ERROR,
+                                 message=f"The '{label}' evidence snapshot failed: {message}")
+        log.warning("snapshot %s of run %s failed: %s", label, run.pk, message)
+        return None
+    StepEvent.objects.create(attempt=attempt, kind=StepEvent.Kind.INFO,
+                             message=f"Evidence: '{label}' snapshot taken ({snapshot.data.get('seconds')} s).")
+    return snapshot

@@ -1,8 +1,10 @@
 from celery import shared_task
 
-from controlpanel.runs.models import Run
+from controlpanel.runs.models import Attempt, Run
 
-from .collect import collect_evidence
+from . import pending
+from .collect import collect_evidence, snapshot_now
+from .models import Snapshot
 
 
 @shared_task
@@ -15,12 +17,6 @@ def collect_evidence_task(run_id: int) -> dict:
 @shared_task
 def after_snapshot_and_evidence_task(attempt_id: int) -> dict:
     """After step5.database succeeded: the 'after' snapshot, then the evidence collection."""
-    from controlpanel.runs.models import Attempt
-
-    from . import pending
-    from .models import Snapshot
-    from .receivers import snapshot_now
-
     attempt = Attempt.objects.select_related("step__run__target").get(pk=attempt_id)
     pending.mark(attempt, pending.COLLECTING)
     try:

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from controlpanel.runbook.definition import RUNBOOK, Kind
 
 from . import engine
-from .models import Run, StepRun
+from .models import Run, StepCommand, StepRun
 
 Status = StepRun.Status
 FINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED, Status.INTERRUPTED, Status.PAUSED)
@@ -66,7 +66,7 @@ def drive(run_id: int, *, through: str | None = None, sign_off_as: int | None = 
             if step.status != Status.SUCCEEDED:
                 raise DriveStopped(f"checklist {step_def.key} is not complete ({step.status})")
             continue
-        if step_def.kind == Kind.COMMAND and not engine.command_for(run, step_def):
+        if step_def.kind == Kind.COMMAND and not StepCommand.objects.command_for(run, step_def):
             if not signer:
                 raise DriveStopped(f"{step_def.key} needs a manual sign-off (use --sign-off-as on non-production)")
             engine.sign_off(run, step_def.key, signer, note="scripted run (--sign-off-as)")

@@ -10,14 +10,17 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from controlpanel.core import audit, roles
+from controlpanel.core import audit, queue, roles
 from controlpanel.runbook.definition import RUNBOOK, Kind
 
 from . import bundle, gates
 from .errors import StepRefused
-from .models import Attempt, ChecklistTick, GateOverride, Run, StepEvent, StepRun
+from .models import Attempt, ChecklistTick, GateOverride, Run, StepCommand, StepEvent, StepRun
 
 log = logging.getLogger(__name__)
+
+# Sent by name (routed to the steps queue by CELERY_TASK_ROUTES): the tasks module imports this one.
+EXECUTE_STEP_TASK = "controlpanel.runs.tasks.execute_step"
 Status = StepRun.Status
 
 
@@ -111,7 +114,7 @@ def start_step(run: Run, key: str, user, *, params=None, confirm_target: str | N
     step_def = RUNBOOK.step(key)
     if step_def.changes_target and confirm_target != run.target.name:
         raise StepRefused(f"Type or confirm the target name “{run.target.name}” to run “{step_def.title}”.")
-    if step_def.kind == Kind.COMMAND and not command_for(run, step_def):
+    if step_def.kind == Kind.COMMAND and not StepCommand.objects.command_for(run, step_def):
         raise StepRefused("No command is configured for this step: sign it off manually once done.")
     with transaction.atomic():
         Run.objects.select_for_update().get(pk=run.pk)  # two different steps of one run cannot both start
@@ -136,29 +139,14 @@ def start_step(run: Run, key: str, user, *, params=None, confirm_target: str | N
 
 def dispatch(attempt: Attempt, previous_status: str) -> None:
     """Send the attempt to the step queue; if the broker is down, undo the queued state and say so."""
-    from .tasks import execute_step
-
-    try:
-        result = execute_step.apply_async(args=(attempt.pk,), retry=False)
-    except Exception as exc:  # kombu raises OperationalError; anything else means "not queued" too
-        log.warning("step queue unavailable: %s", type(exc).__name__)
+    result = queue.enqueue_by_name(EXECUTE_STEP_TASK, attempt.pk)
+    if result is None:
         message = "The task queue (Redis) is unavailable: the step was not queued. Try again when it is back."
         Attempt.objects.filter(pk=attempt.pk).update(status=Status.FAILED, finished_at=timezone.now(),
                                                      error={"message": message})
         StepRun.objects.filter(pk=attempt.step_id).update(status=previous_status)
         raise QueueUnavailable(message) from None
     Attempt.objects.filter(pk=attempt.pk).update(task_id=result.id)
-
-
-def command_for(run: Run, step_def):
-    from .models import StepCommand
-
-    if not step_def.command_name:
-        return None
-    return (
-        StepCommand.objects.filter(name=step_def.command_name, environment=run.environment).first()
-        or StepCommand.objects.filter(name=step_def.command_name, environment="").first()
-    )
 
 
 # --- acting on running or stopped steps ------------------------------------------------------------

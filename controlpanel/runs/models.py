@@ -210,6 +210,17 @@ class GateOverride(models.Model):
         return f"{self.gate} override on run {self.run_id}"
 
 
+class StepCommandManager(models.Manager["StepCommand"]):
+    def command_for(self, run: Run, step_def) -> "StepCommand | None":
+        """The command a command step runs in the run's environment (else the one for every environment)."""
+        if not step_def.command_name:
+            return None
+        return (
+            self.filter(name=step_def.command_name, environment=run.environment).first()
+            or self.filter(name=step_def.command_name, environment="").first()
+        )
+
+
 class StepCommand(models.Model):
     """An external command for a command step (e.g. `npm run deploy` in the Workers checkout)."""
 
@@ -225,6 +236,8 @@ class StepCommand(models.Model):
                   "Nothing else is passed but PATH, HOME and the locale; their values are redacted from the log.",
     )
     timeout_seconds = models.PositiveIntegerField(default=900)
+
+    objects = StepCommandManager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["name", "environment"], name="one_command_per_env")]

@@ -9,7 +9,6 @@ attempt interrupted for a person to decide.
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
 
 import psycopg
 from django.conf import settings
@@ -25,6 +24,8 @@ from controlpanel.targets.sqlscript import ScriptError
 
 from . import engine
 from .bundle import BundleChanged
+from .executors import EXECUTORS
+from .executors.base import DbSink, StepCancelled, StepContext, StepFailed
 from .models import Attempt, StepEvent, StepRun
 from .signals import attempt_finished
 
@@ -33,48 +34,6 @@ Status = StepRun.Status
 
 # One advisory lock key for "a migration step is running on this database" (any run, any worker).
 TARGET_LOCK_KEY = 0x4D435031  # "MCP1"
-
-
-class StepFailed(Exception):
-    """An executor's verdict that the step failed; detail is shown on the step."""
-
-    def __init__(self, message: str, **detail):
-        super().__init__(message)
-        self.detail = {"message": message, **detail}
-
-
-class DbSink:
-    """Writes events as StepEvent rows (the live log); remembers the current statement and lock retries."""
-
-    def __init__(self, attempt: Attempt):
-        self.attempt = attempt
-        self.current = ""
-        self.lock_retries = 0
-        self.last_retry = ""
-
-    def emit(self, kind: str, message: str, **data) -> None:
-        if kind == "statement":
-            self.current = message
-        elif data.get("lock_retry") or (kind == "info" and message.startswith(("Lock timeout on", "Deadlock on"))):
-            self.lock_retries += 1
-            self.last_retry = message[:300]
-        StepEvent.objects.create(attempt=self.attempt, kind=kind if kind in StepEvent.Kind.values else "info",
-                                 message=message[:20000], data=data)
-
-
-@dataclass
-class StepContext:
-    attempt: Attempt
-    step: object  # runbook Step
-    run: object
-    target: object
-    conn: psycopg.Connection  # the work connection
-    sink: DbSink
-    cancel_event: threading.Event
-    params: dict = field(default_factory=dict)
-
-    def is_cancelled(self) -> bool:
-        return self.cancel_event.is_set()
 
 
 class Heartbeat(threading.Thread):
@@ -244,8 +203,6 @@ def execute(attempt_id: int, worker: str = "") -> str | None:
 
 
 def _execute_locked(attempt, run, step_def, lock_conn, work_conn) -> str:
-    from .executors import EXECUTORS
-
     pid = work_conn.info.backend_pid
     # If this worker dies mid-statement, the server notices the closed socket within a second and rolls back,
     # instead of running a long statement to its end for nobody.
@@ -271,7 +228,7 @@ def _execute_locked(attempt, run, step_def, lock_conn, work_conn) -> str:
     try:
         result = EXECUTORS[step_def.kind](ctx) or {}
         status = Status.SUCCEEDED
-    except ScriptCancelled as exc:
+    except (ScriptCancelled, StepCancelled) as exc:
         if Attempt.objects.filter(pk=attempt.pk, pause_requested=True).exists():
             # A pause is not a failure: no error, no advice; the step waits for Resume.
             status = Status.PAUSED

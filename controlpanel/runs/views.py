@@ -20,7 +20,7 @@ from controlpanel.targets.tenancy import OPTIONAL_TENANT_TABLES, ORGANIZATION_TA
 
 from . import cockpit, engine, gates, sqlpreview
 from .forms import NewRunForm, OverrideForm
-from .models import Attempt, Run, StepEvent, StepRun
+from .models import Attempt, Run, StepCommand, StepEvent, StepRun
 
 LIVE_EVENTS = 200  # events shown in the live log (the newest ones)
 
@@ -157,7 +157,7 @@ def _step_context(request, run, key, live=False):
     return context | {
         "blockers": gates.blockers(run, key, request.user) if not step.is_active else [],
         "checklist": engine.checklist_state(run, key) if step_def.kind == Kind.CHECKLIST else None,
-        "command": engine.command_for(run, step_def) if step_def.kind == Kind.COMMAND else None,
+        "command": StepCommand.objects.command_for(run, step_def) if step_def.kind == Kind.COMMAND else None,
         "table_choices": TENANT_TABLES + OPTIONAL_TENANT_TABLES + ORGANIZATION_TABLES,
     }
 

@@ -4,7 +4,7 @@ from django.utils import timezone
 
 from .. import verifiers
 from ..models import ChecklistTick
-from ..runner import StepFailed
+from .base import StepFailed
 
 
 def verify_checklist(ctx) -> dict:

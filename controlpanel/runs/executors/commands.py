@@ -13,7 +13,8 @@ from controlpanel.targets.connection import secret_values
 from controlpanel.targets.pgenv import ClientProgramError, check_client_version, client_env, client_program
 from controlpanel.targets.secrets import LineRedactor
 
-from ..runner import StepFailed
+from ..models import StepCommand
+from .base import StepCancelled, StepFailed
 
 # The only variables a configured command inherits from the worker, besides those it names.
 BASE_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
@@ -60,9 +61,7 @@ def _stream(process, ctx, timeout: float, secrets=()) -> int:
                 process.kill()
             reader.join(5)
             if ctx.is_cancelled():
-                from controlpanel.targets.sqlrun import ScriptCancelled
-
-                raise ScriptCancelled("the command was stopped")
+                raise StepCancelled("the command was stopped")
             raise StepFailed(f"The command did not finish within {timeout:.0f}s and was stopped.")
         time.sleep(0.2)
     reader.join(5)
@@ -103,9 +102,7 @@ def run_backup(ctx) -> dict:
 
 
 def run_command(ctx) -> dict:
-    from ..engine import command_for
-
-    command = command_for(ctx.run, ctx.step)
+    command = StepCommand.objects.command_for(ctx.run, ctx.step)
     if command is None:
         raise StepFailed("No command is configured for this step; sign it off manually.")
     ctx.sink.emit("info", f"$ {' '.join(command.arguments)}  (in {command.working_directory})")

@@ -6,7 +6,7 @@ from controlpanel.runbook.validation import judge
 from controlpanel.targets.sqlrun import ListSink, RunOptions, run_script
 
 from ..bundle import verified_script
-from ..runner import StepFailed
+from .base import StepFailed
 
 
 def _options(ctx) -> RunOptions:

@@ -12,7 +12,7 @@ from controlpanel.targets.tenancy import (
 )
 
 from ..models import Attempt, StepRun
-from ..runner import StepFailed
+from .base import StepFailed
 
 
 def _set_lock_timeout(ctx):

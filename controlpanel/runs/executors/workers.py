@@ -8,7 +8,7 @@ import uuid
 
 import psycopg
 
-from ..runner import StepFailed
+from .base import StepFailed
 
 
 def _checks(conn):
