@@ -52,7 +52,7 @@ def perm(codename: str) -> str:
 # Admin configuration leads may change (targets, commands, schedules, contacts); apps are matched by label.
 LEAD_ADMIN_APPS = ("targets", "runs", "django_celery_beat", "support", "evidence", "monitoring", "leads")
 LEAD_ADMIN_MODELS = {"target", "stepcommand", "contact", "escalationlevel", "periodictask", "intervalschedule",
-                     "crontabschedule", "notificationchannel", "healththreshold", "postmigrationtask"}
+                     "crontabschedule", "postmigrationtask"}
 # Shown to leads, never edited by them: a periodic task runs any task with any arguments as anyone
 # (e.g. drive_run "signed off" by another person), and deleting one can switch crash recovery off.
 LEAD_VIEW_ONLY_APPS = ("django_celery_beat",)

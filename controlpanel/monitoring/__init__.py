@@ -1,0 +1,1 @@
+"""Scheduled health checks of targets, their time series and charts, troubleshooting and post-migration tasks."""

@@ -1,0 +1,1 @@
+"""`manage.py bootstrap_demo`: the demo users, roles and target of `make up`."""

@@ -1,0 +1,1 @@
+"""`manage.py healthcheck`: a target's health check from the command line."""

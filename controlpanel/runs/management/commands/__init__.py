@@ -1,0 +1,1 @@
+"""`manage.py runbook`: start, watch, cancel, report and roll back runs from the command line."""
