@@ -151,8 +151,6 @@ MIGRATION_BUNDLE_DIR = Path(env_str("MIGRATION_BUNDLE_DIR", str(BASE_DIR / "migr
 # The bin directory of the PostgreSQL client programs the rehearsal copies with (pg_dump, psql); empty: PATH.
 # pg_dump refuses a server newer than itself: a PostgreSQL 17 target needs 17's client programs here.
 PG_BIN_DIR = env_str("PG_BIN_DIR", "")
-# Where test and benchmark artefacts (screenshots, reports) go.
-ARTIFACTS_DIR = Path(env_str("ARTIFACTS_DIR", str(BASE_DIR / "artifacts")))
 # The environment variable holding the demo target's DSN, and the DSN `make up` builds it from.
 DEMO_TARGET_DSN_VAR = "DEMO_TARGET_DSN"
 os.environ.setdefault(DEMO_TARGET_DSN_VAR, "postgresql://postgres@127.0.0.1:5432/processaudit_demo")
@@ -194,6 +192,8 @@ STEP_STALE_AFTER_SECONDS = env_int("STEP_STALE_AFTER_SECONDS", 15)
 STEP_QUEUED_TIMEOUT_SECONDS = env_int("STEP_QUEUED_TIMEOUT_SECONDS", 300)
 # How long a step waits for the target's migration lock before failing as "another step holds it".
 STEP_LOCK_WAIT_SECONDS = env_int("STEP_LOCK_WAIT_SECONDS", 10)
+# The lock evidence fails when a session waited on the migration's locks longer than this (seconds).
+EVIDENCE_LOCK_WAIT_THRESHOLD_SECONDS = float(env_str("EVIDENCE_LOCK_WAIT_THRESHOLD_SECONDS", "1.0"))
 
 # --- notifications ------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

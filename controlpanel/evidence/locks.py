@@ -12,7 +12,7 @@ STEP1_KEYS = ("step1.schema", "step1.rls", "step1.data")
 
 
 def threshold_seconds() -> float:
-    return float(getattr(settings, "EVIDENCE_LOCK_WAIT_THRESHOLD_SECONDS", 1.0))
+    return settings.EVIDENCE_LOCK_WAIT_THRESHOLD_SECONDS
 
 
 def judge_lock_samples(summaries: list[dict], threshold: float | None = None) -> dict:

@@ -55,9 +55,6 @@ class Run(models.Model):
         joined = "".join(f"{name}:{digest}\n" for name, digest in sorted(self.checksums.items()))
         return hashlib.sha256(joined.encode()).hexdigest()[:12]
 
-    def step(self, key: str) -> "StepRun":
-        return self.steps.get(key=key)
-
 
 class StepRun(models.Model):
     """One runbook step within a run; its attempts carry the execution details."""
@@ -73,7 +70,6 @@ class StepRun(models.Model):
         INTERRUPTED = "interrupted", "Interrupted"
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
-    DONE = (Status.SUCCEEDED,)
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
     key = models.CharField(max_length=64)

@@ -76,7 +76,7 @@ def run_new(request):
     return render(request, "runs/new.html", {"form": form})
 
 
-def _timeline(run, user):
+def _timeline(run):
     steps = {
         s.key: s
         for s in run.steps.select_related("signed_off_by").prefetch_related(
@@ -103,7 +103,7 @@ def run_detail(request, run_id):
     run = get_object_or_404(Run.objects.select_related("target", "created_by"), pk=run_id)
     context = {
         "run": run,
-        "phases": _timeline(run, request.user),
+        "phases": _timeline(run),
         "production_blockers": gates.production_gates(run),
         "overrides": run.overrides.select_related("lead").order_by("at"),
         "override_form": OverrideForm(),
