@@ -66,9 +66,10 @@ def prepare(preparation: RollbackPreparation) -> RollbackPreparation:
     try:
         with target_connection(run.target, application_name="controlpanel-rollback-prepare") as conn:
             present = existing_tables(conn, ("organizations", "organization_memberships"))
-            data = {"counts": {}, "organizations": [], "migrated": bool(present)}
+            counts: dict[str, object] = {}
+            data: dict[str, object] = {"counts": counts, "organizations": [], "migrated": bool(present)}
             if "organizations" in present:
-                data["counts"]["organizations"] = conn.execute(
+                counts["organizations"] = conn.execute(
                     "SELECT count(*) FROM public.organizations").fetchone()[0]
                 data["organizations"] = [
                     {"name": name, "slug": slug, "is_default": default, "members": members}
@@ -80,9 +81,9 @@ def prepare(preparation: RollbackPreparation) -> RollbackPreparation:
                         """, (ORGANIZATION_LIST_LIMIT,)).fetchall()
                 ] if "organization_memberships" in present else []
             if "organization_memberships" in present:
-                data["counts"]["memberships"] = conn.execute(
+                counts["memberships"] = conn.execute(
                     "SELECT count(*) FROM public.organization_memberships").fetchone()[0]
-                data["counts"]["memberships_by_status"] = dict(conn.execute(
+                counts["memberships_by_status"] = dict(conn.execute(
                     "SELECT status, count(*) FROM public.organization_memberships GROUP BY status ORDER BY status"
                 ).fetchall())
             tables = tenant_tables(conn)

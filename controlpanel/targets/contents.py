@@ -89,7 +89,7 @@ def save_row_digests(conn, shapes: list[TableShape]) -> dict:
 
 def compare_row_digests(conn, saved: dict) -> dict[str, dict]:
     """Per saved table: rows lost, rows whose pre-existing columns changed (first keys), columns changed."""
-    out = {}
+    out: dict[str, dict] = {}
     for table, info in saved["tables"].items():
         shape = TableShape(table, tuple(info["primary_key"]), tuple(info["columns"]))
         present = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()[0]

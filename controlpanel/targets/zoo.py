@@ -119,7 +119,7 @@ class BuiltTarget:
 
     @property
     def connect_role(self) -> str:
-        return conninfo_to_dict(self.dsn).get("user") or "postgres"
+        return str(conninfo_to_dict(self.dsn).get("user") or "postgres")
 
 
 # --- servers and databases ------------------------------------------------------------------------------
@@ -130,7 +130,7 @@ def split_target(target: str, server: str | None = None) -> tuple[str, str]:
         name = conninfo_to_dict(target).get("dbname")
         if not name:
             raise ZooError("the DSN names no database")
-        return make_conninfo(target, dbname="postgres"), name
+        return make_conninfo(target, dbname="postgres"), str(name)
     return make_conninfo(server or DEFAULT_SERVER, dbname="postgres"), target
 
 
@@ -141,9 +141,9 @@ def database_dsn(server: str, name: str, user: str | None = None) -> str:
         params["user"] = user
     params["dbname"] = name
     host, port = params.pop("host", "127.0.0.1"), params.pop("port", "5432")
-    user, password = params.pop("user", "postgres"), params.pop("password", None)
+    login, password = str(params.pop("user", "postgres")), params.pop("password", None)
     params.pop("dbname")
-    auth = quote(user, safe="") + (":" + quote(str(password), safe="") if password else "")
+    auth = quote(login, safe="") + (":" + quote(str(password), safe="") if password else "")
     query = ("?" + urlencode(params)) if params else ""
     return f"postgresql://{auth}@{host}:{port}/{quote(name, safe='')}{query}"
 
@@ -191,7 +191,7 @@ def content_fingerprint() -> str:
     return digest.hexdigest()[:12]
 
 
-def _platform_statements(db: str, roles: PlatformRoles) -> list[sql.Composable]:
+def _platform_statements(db: str, roles: PlatformRoles) -> list[sql.SQL | sql.Composed]:
     """Supabase's privilege model, applied as superuser to a built database (catalog changes only)."""
     mig, auth_admin = sql.Identifier(roles.migration), sql.Identifier(roles.auth_admin)
     api = sql.SQL(", ").join(sql.Identifier(r) for r in API_ROLES)
@@ -329,8 +329,8 @@ def build_target(target: str, shapes: str | Iterable[str] = ("baseline",), users
                 with _roles_lock(server, roles):
                     ensure_platform_roles(server, roles)
                     with conn.transaction():
-                        for statement in _platform_statements(name, roles):
-                            conn.execute(statement)
+                        for platform_statement in _platform_statements(name, roles):
+                            conn.execute(platform_statement)
     except BaseException:
         with _admin(server) as conn:
             _drop_database(conn, name)
