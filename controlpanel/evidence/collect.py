@@ -107,6 +107,7 @@ def _access(conn, run) -> tuple[bool | None, dict]:
                                 "succeeds, before Step 1)"}
     checkpoint = access_checkpoint(conn, AccessMap.from_dict(before.data))
     diff = checkpoint.diff
+    assert diff is not None  # a checkpoint against a "before" map always has its diff
     return diff.passed, {"diff": diff.as_dict(), "after": _compact(checkpoint.map), "before_report": before.pk,
                          "error": diff.error}
 

@@ -136,12 +136,12 @@ class LockSummary:
         ongoing = episode is not None and episode["statement"] == statement and now - episode["last"] < \
             WAIT_EPISODE_GAP_SECONDS
         if sample.get("migration_waits_on"):
-            if not ongoing:
+            if not ongoing or episode is None:  # (ongoing implies an episode)
                 began = min(max(w["waiting_seconds"] for w in sample["migration_waits_on"]), 1.0)
                 episode = self.episode = {"statement": statement, "first": now - began}
             episode.update(last=now, blockers=sample["migration_waits_on"])
             sample["migration_wait_seconds"] = round(now - episode["first"], 1)
-        elif ongoing:
+        elif ongoing and episode is not None:
             sample = sample | {"migration_waits_on": episode["blockers"],
                                "migration_wait_seconds": round(episode["last"] - episode["first"], 1),
                                "wait_seen_seconds_ago": round(now - episode["last"], 1)}

@@ -136,7 +136,7 @@ def _add_probe_organization(conn, target: _Target) -> dict:
             rows["audit_reports"] = str(report)
     if "automation_jobs" in target.tables:
         job = uuid.uuid4()
-        overrides = {"id": job, "user_id": user_id, "organization_id": org_id}
+        overrides: dict[str, object] = {"id": job, "user_id": user_id, "organization_id": org_id}
         if has_column(conn, "public.automation_jobs", "audit_report_id"):
             overrides["audit_report_id"] = str(report) if "audit_reports" in rows else None
         data = _copy_row(conn, "automation_jobs", sql.SQL("true"), None, overrides)
@@ -159,7 +159,7 @@ def _memberships(conn, user_id) -> list[tuple]:
 
 def _outside_condition(table: str, user_id) -> tuple[sql.Composable, list]:
     """Rows a user must not see: not in their organizations (a profile of their own is fine)."""
-    cond = sql.SQL("(organization_id IS NULL OR NOT organization_id = ANY(%s::uuid[]))")
+    cond: sql.Composable = sql.SQL("(organization_id IS NULL OR NOT organization_id = ANY(%s::uuid[]))")
     if table == "profiles":
         cond = sql.SQL("({} AND id <> %s)").format(cond)
         return cond, [user_id]
@@ -169,6 +169,7 @@ def _outside_condition(table: str, user_id) -> tuple[sql.Composable, list]:
 def _read_probes(conn, target: _Target, subject: str, user_id, allowed: list) -> list[dict]:
     cells = []
     for table in target.tables + ["organizations", "organization_memberships"]:
+        outside: sql.Composable
         if table == "organizations":
             outside = sql.SQL("NOT id = ANY(%s::uuid[])")
             extra = []
