@@ -102,7 +102,7 @@ def rollback_handle(command, options) -> int:
     except DriveStopped:  # still running: reported below as it stands
         pass
     attempt.refresh_from_db()
-    result = None
+    result: dict | None = None
     if step.status == StepRun.Status.SUCCEEDED:
         # The evidence receiver takes this attempt's after-rollback snapshot in the worker, before the step
         # shows as ended: once the step succeeded it is there, or it failed (the step's log says why).

@@ -21,7 +21,7 @@ from controlpanel.runbook.definition import RUNBOOK, STEP1
 from controlpanel.runbook.validation import judge
 from controlpanel.runs.bundle import bundle_dir, checksums
 from controlpanel.targets.catalog import diff_fingerprints, schema_fingerprint, table_counts
-from controlpanel.targets.connection import TargetUnavailable, connect
+from controlpanel.targets.connection import TargetUnavailable, connect, scalar
 from controlpanel.targets.manifest import ManifestError, load_manifest
 from controlpanel.targets.sqlrun import ListSink, RunOptions, StatementFailed, run_script
 from controlpanel.targets.sqlscript import ScriptError, load_script
@@ -141,7 +141,7 @@ def _seed_synthetic(copy_target) -> dict:
     try:
         with connect(copy_target, application_name="controlpanel-rehearsal-seed") as conn:
             seeded = seed_target(conn, users=SYNTHETIC_USERS, reports=SYNTHETIC_REPORTS, seed=7)
-            users = conn.execute("SELECT count(DISTINCT user_id) FROM public.audit_reports").fetchone()[0]
+            users = scalar(conn, "SELECT count(DISTINCT user_id) FROM public.audit_reports")
         return {"ok": True, "counts": {k: v for k, v in seeded.items() if k != "seconds"}, "users_with_rows": users}
     except (psycopg.Error, RuntimeError, ValueError) as exc:  # another installation's columns or constraints
         return {"ok": False, "error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}

@@ -59,3 +59,11 @@ def target_connection(target, **kwargs):
         yield conn
     finally:
         conn.close()
+
+
+def scalar(conn, query, params=None):
+    """The first value of a query that always returns a row (count(*), to_regclass(...), current_setting(...))."""
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        raise ValueError("the query returned no row")
+    return row[0]

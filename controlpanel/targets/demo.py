@@ -6,6 +6,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from .connection import scalar
 from .zoo import BASELINE_DIR
 
 
@@ -19,7 +20,7 @@ def maintenance_dsn(dsn: str) -> str:
 
 
 def database_exists(dsn: str) -> bool:
-    name = conninfo_to_dict(dsn)["dbname"]
+    name = str(conninfo_to_dict(dsn)["dbname"])
     with psycopg.connect(maintenance_dsn(dsn), autocommit=True) as conn:
         return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
 
@@ -28,7 +29,7 @@ def create_database(dsn: str, template: str | None = None) -> bool:
     """Create the database named in the DSN if missing; True when it was created."""
     if database_exists(dsn):
         return False
-    name = conninfo_to_dict(dsn)["dbname"]
+    name = str(conninfo_to_dict(dsn)["dbname"])
     statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
     if template:
         statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
@@ -38,7 +39,7 @@ def create_database(dsn: str, template: str | None = None) -> bool:
 
 
 def drop_database(dsn: str) -> None:
-    name = conninfo_to_dict(dsn)["dbname"]
+    name = str(conninfo_to_dict(dsn)["dbname"])
     with psycopg.connect(maintenance_dsn(dsn), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
@@ -52,12 +53,12 @@ def apply_baseline(dsn: str) -> None:
 
 def has_baseline(dsn: str) -> bool:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        return conn.execute("SELECT to_regclass('public.audit_reports') IS NOT NULL").fetchone()[0]
+        return scalar(conn, "SELECT to_regclass('public.audit_reports') IS NOT NULL")
 
 
 def user_count(dsn: str) -> int:
     with psycopg.connect(dsn, autocommit=True) as conn:
-        return conn.execute("SELECT count(*) FROM auth.users").fetchone()[0]
+        return scalar(conn, "SELECT count(*) FROM auth.users")
 
 
 def build_target(dsn: str, users: int, reports: int, seed: int = 42) -> dict:
@@ -65,7 +66,7 @@ def build_target(dsn: str, users: int, reports: int, seed: int = 42) -> dict:
     from .seeding import seed_target
 
     created = create_database(dsn)
-    done = {"created": created, "baseline": False, "seeded": None}
+    done: dict[str, object] = {"created": created, "baseline": False, "seeded": None}
     if not has_baseline(dsn):
         apply_baseline(dsn)
         done["baseline"] = True
