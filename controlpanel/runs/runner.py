@@ -9,6 +9,7 @@ attempt interrupted for a person to decide.
 import logging
 import threading
 import time
+from typing import Any
 
 import psycopg
 from django.conf import settings
@@ -17,7 +18,7 @@ from django.utils import timezone
 
 from controlpanel.evidence.lockwatch import LockSummary, sample_locks
 from controlpanel.runbook.definition import RUNBOOK, Kind
-from controlpanel.targets.connection import TargetUnavailable, connect
+from controlpanel.targets.connection import TargetUnavailable, connect, scalar
 from controlpanel.targets.secrets import redact_data
 from controlpanel.targets.sqlrun import ScriptCancelled, StatementFailed
 from controlpanel.targets.sqlscript import ScriptError
@@ -85,7 +86,7 @@ class Heartbeat(threading.Thread):
 
     def beat(self, final: bool = False):
         attempt = self.ctx.attempt
-        progress = {"statement": self.ctx.sink.current}
+        progress: dict[str, Any] = {"statement": self.ctx.sink.current}
         try:
             sample = sample_locks(self.lock_conn, self.work_pid)
             progress["locks"] = self.locks.add(sample, statement=self.ctx.sink.current)
@@ -121,7 +122,7 @@ class Heartbeat(threading.Thread):
             self.lock_conn.execute("SELECT pg_cancel_backend(%s)", (self.work_pid,))
 
     def backfill_progress(self) -> dict:
-        exists = self.lock_conn.execute("SELECT to_regclass('public.migration_progress') IS NOT NULL").fetchone()[0]
+        exists = scalar(self.lock_conn, "SELECT to_regclass('public.migration_progress') IS NOT NULL")
         if not exists:
             return {"tables": []}
         rows = self.lock_conn.execute(
@@ -224,7 +225,8 @@ def _execute_locked(attempt, run, step_def, lock_conn, work_conn) -> str:
     ctx = StepContext(attempt, step_def, run, run.target, work_conn, sink, threading.Event(), attempt.params)
     heartbeat = Heartbeat(ctx, lock_conn, pid)
     heartbeat.start()
-    status, result, error = Status.FAILED, {}, None
+    status, result = Status.FAILED, {}
+    error: dict[str, Any] | None = None
     try:
         result = EXECUTORS[step_def.kind](ctx) or {}
         status = Status.SUCCEEDED

@@ -5,7 +5,10 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from ..models import Attempt, StepEvent
+from controlpanel.runbook.definition import Step
+from controlpanel.targets.models import Target
+
+from ..models import Attempt, Run, StepEvent
 
 
 class StepFailed(Exception):
@@ -42,9 +45,9 @@ class DbSink:
 @dataclass
 class StepContext:
     attempt: Attempt
-    step: object  # runbook Step
-    run: object
-    target: object
+    step: Step
+    run: Run
+    target: Target
     conn: psycopg.Connection  # the work connection
     sink: DbSink
     cancel_event: threading.Event
