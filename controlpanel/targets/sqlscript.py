@@ -54,6 +54,8 @@ def _transaction_control(node) -> str | None:
     if not isinstance(node, ast.TransactionStmt):
         return None
     # Savepoints and two-phase commands still mean "this file manages its own transactions".
+    if node.kind is None:
+        return "other"
     return _TX_KINDS.get(TransactionStmtKind(node.kind), "other")
 
 

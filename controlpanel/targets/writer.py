@@ -76,7 +76,7 @@ class SyntheticWriter(threading.Thread):
         self.paused = threading.Event()  # set while the rehearsal probes the copy: no deadlock with its probes
         self.samples: list[WriteSample] = []
         self.user_id = None
-        self.row = None
+        self.row: dict | None = None  # the user's row, read by prepare()
         self.setup_error = ""
 
     def prepare(self) -> bool:
@@ -95,8 +95,11 @@ class SyntheticWriter(threading.Thread):
         return True
 
     def _write(self, conn) -> None:
+        row = self.row
+        if row is None:  # prepare() returned False: the writer never starts
+            raise RuntimeError("the writer has no row to write (prepare() failed)")
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in self.columns)
-        data = json.dumps(self.row | {"id": str(uuid.uuid4())}) if "id" in self.columns else json.dumps(self.row)
+        data = json.dumps(row | {"id": str(uuid.uuid4())}) if "id" in self.columns else json.dumps(row)
         with conn.transaction(force_rollback=True):
             conn.execute("SET LOCAL ROLE authenticated")
             conn.execute("SELECT set_config('request.jwt.claims', %s, true)",
@@ -105,7 +108,7 @@ class SyntheticWriter(threading.Thread):
                          .format(t=_ident(self.table), c=cols), (data,))
             if "id" in self.columns:
                 conn.execute(sql.SQL("UPDATE {t} SET user_id = user_id WHERE id = %s").format(t=_ident(self.table)),
-                             (self.row["id"],))
+                             (row["id"],))
 
     def run(self):
         try:
