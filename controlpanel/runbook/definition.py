@@ -60,6 +60,13 @@ class Step:
     advice: tuple[str, ...] = ()  # the runbook's troubleshooting advice when the step fails
     description: str = ""
 
+    @property
+    def bundle_file(self) -> str:
+        """The bundle file of an SQL step; asking a step without one is a mistake in the caller."""
+        if self.file is None:
+            raise ValueError(f"step {self.key} runs no bundle file")
+        return self.file
+
 
 @dataclass(frozen=True)
 class Phase:

@@ -224,7 +224,7 @@ def lock_impact(conn, directory: Path) -> tuple[list[dict], list[dict]]:
     entries, errors, scripts = [], [], []
     for step in STEP1.steps:
         try:
-            scripts.append(load_script(directory / step.file))
+            scripts.append(load_script(directory / step.bundle_file))
             entries += estimate_script(scripts[-1])
         except (ScriptError, OSError) as exc:
             errors.append(getattr(exc, "detail", {"message": str(exc), "file": step.file}))
@@ -278,10 +278,10 @@ def run_preflight(target, directory: Path | None = None) -> dict:
             checks += [connection_check(conn), growth_check(conn), replication_check(conn)]
             report["locks"], parse_errors = lock_impact(conn, directory)
             if not parse_errors:
-                checks += bundle_checks(conn, directory, [step.file for step in STEP1.steps], report["locks"], lint,
-                                        _check)
-            checks += privilege_checks(conn, directory, [step.file for step in STEP1.steps]
-                                       + [RUNBOOK.step("rollback.emergency").file], _check)
+                checks += bundle_checks(conn, directory, [step.bundle_file for step in STEP1.steps], report["locks"],
+                                        lint, _check)
+            checks += privilege_checks(conn, directory, [step.bundle_file for step in STEP1.steps]
+                                       + [RUNBOOK.step("rollback.emergency").bundle_file], _check)
     except TargetUnavailable as exc:
         checks = [_check("target.reachable", "Target reachable", NO_GO, str(exc))]
         parse_errors = []

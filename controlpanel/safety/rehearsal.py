@@ -9,6 +9,7 @@ the run engine uses. Runs in a Celery task or the CLI, never in a web request.
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from django.conf import settings
@@ -48,7 +49,7 @@ from .verdicts import (
 
 VALIDATION_FILE = RUNBOOK.step("step2.validate").file
 ROLLBACK_FILE = RUNBOOK.step("rollback.emergency").file
-FORWARD_FILES = [step.file for step in STEP1.steps]
+FORWARD_FILES = [step.bundle_file for step in STEP1.steps]
 
 
 SAMPLE_SECONDS = 0.02
@@ -152,7 +153,7 @@ def rehearse(target, directory: Path | str | None = None, *, with_evidence: bool
     "evidence_passed" is the evidence alone; "failure" names the first failure; "verdicts" lists them all.
     ``with_evidence=False`` runs the files only (forward twice, validation, rollback): the benchmark's reference."""
     directory = bundle_dir(directory)
-    report = {"target": target.name, "environment": target.environment, "bundle_dir": str(directory),
+    report: dict[str, Any] = {"target": target.name, "environment": target.environment, "bundle_dir": str(directory),
               "steps": [], "phases": {}, "passed": False, "evidence_passed": False, "failure": None, "verdicts": []}
     started = time.monotonic()
 
