@@ -1,6 +1,8 @@
 """The production preflight and rehearsal gates and the RLS exposure derived from attempts: small reads of the
 control DB (the gates are listed in controlpanel.runs.gates)."""
 
+from datetime import UTC, datetime
+
 from controlpanel.runs.models import Attempt, StepRun
 
 from .models import PreflightReport, Rehearsal
@@ -76,6 +78,9 @@ def preflight_gate(run) -> list[str]:
     return [f"Production: no preflight of {run.target.name} without NO-GO for this run's bundle checksums ({state}). "
             "Run the preflight from the safety page, or a lead records a “preflight” override with a reason."]
 
+# A succeeded attempt always has finished_at; were one missing, it would sort last.
+_NOT_FINISHED = datetime.max.replace(tzinfo=UTC)
+
 
 def rls_exposures(target=None) -> list[dict]:
     """Tables whose RLS a succeeded rls_disable turned off with no later succeeded rls_enable (per target)."""
@@ -94,5 +99,5 @@ def rls_exposures(target=None) -> list[dict]:
     return [
         {"target": a.step.run.target, "table": table, "by": a.requested_by, "since": a.finished_at,
          "run": a.step.run}
-        for (_, table), a in sorted(open_exposures.items(), key=lambda item: item[1].finished_at)
+        for (_, table), a in sorted(open_exposures.items(), key=lambda item: item[1].finished_at or _NOT_FINISHED)
     ]
