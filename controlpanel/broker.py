@@ -20,12 +20,13 @@ def patch_redis_transport() -> None:
     channel = redis_transport.Channel
     if getattr(channel, "_controlpanel_patched", False):
         return
-    original = channel._connparams
+    # kombu's private Channel._connparams is not in its type stubs: the ignores below are for that, nothing else.
+    original = channel._connparams  # type: ignore[attr-defined]
 
     def _connparams(self, asynchronous=False):
         if self.connection is None or self.connection.client is None:
             raise redis_transport.redis.exceptions.ConnectionError("the broker connection was closed")
         return original(self, asynchronous=asynchronous)
 
-    channel._connparams = _connparams
-    channel._controlpanel_patched = True
+    channel._connparams = _connparams  # type: ignore[attr-defined]
+    channel._controlpanel_patched = True  # type: ignore[attr-defined]

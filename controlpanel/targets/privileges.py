@@ -66,10 +66,12 @@ def role_facts(conn, roles=()) -> RoleFacts:
     row = conn.execute(
         "SELECT rolname, rolsuper, rolbypassrls, rolcreatedb, rolcreaterole FROM pg_roles "
         "WHERE rolname = current_user").fetchone()
+    assert row is not None  # the connected role always has its pg_roles row
     members = conn.execute(
         "SELECT rolname FROM pg_roles WHERE rolname = ANY(%s) AND pg_has_role(current_user, oid, 'MEMBER')",
         (list(roles),)).fetchall()
-    return RoleFacts(*row, member_of=frozenset(r[0] for r in members))
+    name, superuser, bypassrls, createdb, createrole = row
+    return RoleFacts(name, superuser, bypassrls, createdb, createrole, member_of=frozenset(r[0] for r in members))
 
 
 def relations(conn, names) -> dict[str, Relation]:

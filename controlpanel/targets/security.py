@@ -135,7 +135,10 @@ def read_security_model(conn) -> SecurityModel:
         SELECT schemaname, tablename, policyname, cmd, roles::text[], qual, with_check, permissive
         FROM pg_policies WHERE schemaname = ANY(%s) ORDER BY 1, 2, 3
         """, (SCHEMAS,)).fetchall()]
-    functions = [Function(*row[:8], tuple(row[8]), row[9]) for row in conn.execute(
+    functions = [Function(schema, name, signature, kind, language, definer, config, source, tuple(executable),
+                          volatility)
+                 for schema, name, signature, kind, language, definer, config, source, executable, volatility
+                 in conn.execute(
         """
         SELECT n.nspname, p.proname,
                n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
