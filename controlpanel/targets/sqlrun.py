@@ -8,6 +8,7 @@ start of the current transaction.
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -58,7 +59,15 @@ class RunOptions:
     statement_timeout_ms: int = 0  # 0: none (the backfill may take long; cancel is always available)
     lock_retries: int = 5
     backoff_seconds: float = 1.0
-    is_cancelled: callable = field(default=lambda: False)
+    is_cancelled: Callable[[], bool] = field(default=lambda: False)
+
+
+class _LockConflict(Exception):
+    """A lock timeout or deadlock on statement `statement`; the retry starts again at `block_start`."""
+
+    def __init__(self, error: errors.LockNotAvailable | errors.DeadlockDetected, statement: int, block_start: int):
+        super().__init__(str(error))
+        self.error, self.statement, self.block_start = error, statement, block_start
 
 
 @dataclass
@@ -137,8 +146,8 @@ def run_script(conn: psycopg.Connection, script: Script, sink: EventSink, option
             try:
                 _run_from(conn, script, resume_at, sink, result, options)
                 break
-            except (errors.LockNotAvailable, errors.DeadlockDetected) as exc:
-                failed_at, block_start = exc._cp_position  # set by _run_from
+            except _LockConflict as conflict:
+                exc, failed_at, block_start = conflict.error, conflict.statement, conflict.block_start
                 _rollback_if_open(conn)
                 if result.lock_retries >= options.lock_retries:
                     raise StatementFailed(error_detail(exc, script, script.statements[failed_at])) from None
@@ -194,8 +203,7 @@ def _run_from(conn, script: Script, start: int, sink: EventSink, result: ScriptR
             cur = conn.execute(statement.text)
         except (errors.LockNotAvailable, errors.DeadlockDetected) as exc:
             # Both mean "another session holds what we need": safe to retry from the transaction's start.
-            exc._cp_position = (i, block_start)
-            raise
+            raise _LockConflict(exc, i, block_start) from exc
         except errors.QueryCanceled as exc:
             _rollback_if_open(conn)
             if options.is_cancelled():
