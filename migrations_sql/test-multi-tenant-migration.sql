@@ -6,8 +6,9 @@
 --   a user sees and writes only their own rows, cannot read or write another user's personal organization,
 --   cannot add themselves to another organization and cannot raise their own role; a new sign-up (old code
 --   path, with or without a profile) gets a personal organization; rows without a user belong to nobody.
---   The RLS category impersonates fresh test users (SET LOCAL ROLE authenticated and request.jwt.claims),
---   anon and service_role, on test data created inside a subtransaction that is always rolled back.
+--   The RLS category impersonates fresh test users (SET LOCAL ROLE authenticated, with the subject in both
+--   request.jwt.claims and request.jwt.claim.sub: every auth.uid() Supabase shipped reads one of them),
+--   anon and service_role (the nil UUID in claim.sub: nobody), on test data created inside a subtransaction that is always rolled back.
 -- Test rows fit any installation: each is a copy of an existing row of the same table with only its keys
 --   changed (unique columns get fresh values); in an empty table, NOT NULL columns without a default get a
 --   value allowed by their CHECK constraint (else a neutral value of their type). See pg_temp.mt_test_row.
@@ -366,6 +367,7 @@ BEGIN
             SET LOCAL ROLE authenticated;
             PERFORM set_config('request.jwt.claims',
                                json_build_object('sub', v_user_a, 'role', 'authenticated')::text, true);
+            PERFORM set_config('request.jwt.claim.sub', v_user_a::text, true);
             FOREACH t IN ARRAY v_tables LOOP
                 EXECUTE format('SELECT count(*) FILTER (WHERE %s IS DISTINCT FROM $1), count(*) FROM public.%I',
                                CASE t WHEN 'organizations' THEN 'id' ELSE 'organization_id' END, t)
@@ -433,6 +435,7 @@ BEGIN
             -- ---- as user B (member of A's shared organization, admin of their own) ----
             PERFORM set_config('request.jwt.claims',
                                json_build_object('sub', v_user_b, 'role', 'authenticated')::text, true);
+            PERFORM set_config('request.jwt.claim.sub', v_user_b::text, true);
             SELECT count(*) INTO v_n FROM public.audit_reports;
             SELECT count(*) INTO v_m FROM public.audit_reports WHERE id = v_rep_b;
             IF v_n <> 1 OR v_m <> 1 THEN
@@ -463,6 +466,7 @@ BEGIN
             IF v_can_insert THEN
                 PERFORM set_config('request.jwt.claims',
                                    json_build_object('sub', v_user_c, 'role', 'authenticated')::text, true);
+                PERFORM set_config('request.jwt.claim.sub', v_user_c::text, true);
                 RESET ROLE;
                 -- As on an installation without a profile-on-signup trigger: no profile, no organization yet.
                 DELETE FROM public.profiles WHERE id = v_user_c;
@@ -485,6 +489,7 @@ BEGIN
             RESET ROLE;
             SET LOCAL ROLE anon;
             PERFORM set_config('request.jwt.claims', json_build_object('role', 'anon')::text, true);
+            PERFORM set_config('request.jwt.claim.sub', '00000000-0000-0000-0000-000000000000', true);  -- nobody
             FOREACH t IN ARRAY v_tables LOOP
                 BEGIN
                     EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM public.%I LIMIT 1) s', t) INTO v_n;
@@ -500,6 +505,7 @@ BEGIN
             RESET ROLE;
             SET LOCAL ROLE service_role;
             PERFORM set_config('request.jwt.claims', json_build_object('role', 'service_role')::text, true);
+            PERFORM set_config('request.jwt.claim.sub', '00000000-0000-0000-0000-000000000000', true);  -- nobody
             SELECT count(*) INTO v_n FROM public.audit_reports WHERE id IN (v_rep_a, v_rep_b);
             IF v_n <> 2 THEN
                 v_fail := v_fail || 'service_role does not see the reports of both users'::text;
@@ -788,6 +794,7 @@ BEGIN
                 SET LOCAL ROLE authenticated;
                 PERFORM set_config('request.jwt.claims',
                                    json_build_object('sub', v_user, 'role', 'authenticated')::text, true);
+                PERFORM set_config('request.jwt.claim.sub', v_user::text, true);
                 v_start := clock_timestamp();
                 SELECT count(*) INTO v_n FROM public.audit_reports;
                 PERFORM * FROM public.audit_reports ORDER BY created_at DESC LIMIT 50;
