@@ -22,24 +22,11 @@ from controlpanel.targets.connection import target_connection
 from tests.support.platform import as_admin
 from tests.support.waiting import wait_step, wait_until
 
-pytestmark = pytest.mark.usefixtures("a_bundle_the_role_can_undo", "celery_worker")
+pytestmark = pytest.mark.usefixtures("celery_worker")
 
 SHAPES = ("platform",)
 TABLES = ["auth.users", "public.profiles", "public.audit_reports", "public.automation_jobs",
           "public.generated_automations"]
-
-
-@pytest.fixture
-def a_bundle_the_role_can_undo():
-    """The bundle before issue 12's rewrite hangs a trigger on auth.users that only its owner may drop: its
-    rollback cannot run on Supabase (tests/safety prove preflight and rehearsal say so). Run once it does not."""
-    from django.conf import settings
-
-    from controlpanel.safety.privileges import statement_needs
-
-    forward = statement_needs(settings.MIGRATION_BUNDLE_DIR / RUNBOOK.step("step1.schema").file)
-    if any(kind == "trigger" and name.startswith("auth.users.") for e in forward for kind, name in e.creates):
-        pytest.skip("this bundle creates a trigger on auth.users: its rollback needs ownership the role lacks")
 
 
 def state(target):

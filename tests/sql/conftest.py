@@ -16,7 +16,7 @@ def pg_available():
         with admin_connect() as conn:
             conn.execute("SELECT 1")
     except psycopg.OperationalError as exc:  # pragma: no cover - environment dependent
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
+        pytest.fail(f"PostgreSQL not reachable: {exc}")
 
 
 @pytest.fixture(scope="session")

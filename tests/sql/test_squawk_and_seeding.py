@@ -21,7 +21,7 @@ def _squawk() -> str:
     local = Path(sys.executable).parent / "squawk"
     found = str(local) if local.exists() else shutil.which("squawk")
     if not found:
-        pytest.skip("squawk is not installed")
+        pytest.fail("squawk is not installed: it is a pinned dependency (squawk-cli in requirements.lock)")
     return found
 
 
