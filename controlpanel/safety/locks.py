@@ -48,7 +48,7 @@ VOLATILE_DEFAULTS = {"clock_timestamp", "random", "gen_random_uuid", "uuid_gener
 
 def _volatile_default(column) -> str | None:
     for constraint in column.constraints or ():
-        if isinstance(constraint, ast.Constraint) and ConstrType(constraint.contype) == ConstrType.CONSTR_DEFAULT:
+        if isinstance(constraint, ast.Constraint) and constraint.contype == ConstrType.CONSTR_DEFAULT:
             for node, _ in walk(constraint.raw_expr):
                 if isinstance(node, ast.FuncCall) and names(node.funcname)[-1] in VOLATILE_DEFAULTS:
                     return names(node.funcname)[-1]
@@ -93,7 +93,8 @@ def _alter_table(node) -> list[LockEstimate]:
         subtype = AlterTableType(cmd.subtype)
         if subtype == AlterTableType.AT_AddConstraint and isinstance(cmd.def_, ast.Constraint):
             constraint = cmd.def_
-            contype = ConstrType(constraint.contype)
+            contype = constraint.contype
+            assert contype is not None  # the parser always sets a constraint's type
             not_valid = bool(constraint.skip_validation)
             if contype == ConstrType.CONSTR_FOREIGN:
                 suffix = " NOT VALID (no scan)" if not_valid else " (validates: scans the table)"
@@ -138,7 +139,7 @@ def _create_table(node) -> list[LockEstimate]:
     for element in node.tableElts or ():
         constraints = element.constraints if isinstance(element, ast.ColumnDef) else (element,)
         for constraint in constraints or ():
-            if isinstance(constraint, ast.Constraint) and ConstrType(constraint.contype) == ConstrType.CONSTR_FOREIGN:
+            if isinstance(constraint, ast.Constraint) and constraint.contype == ConstrType.CONSTR_FOREIGN:
                 found.append(LockEstimate(_name(constraint.pktable), SHARE_ROW_EXCLUSIVE,
                                           "referenced by a new foreign key", "brief"))
     return found
@@ -203,7 +204,8 @@ def estimate_node(node) -> tuple[list[LockEstimate], str]:
 
 def _do_block(node) -> tuple[list[LockEstimate], str]:
     """The locks of the literal SQL a DO block runs; what it computes at run time stays a note."""
-    body = next((a.arg.sval for a in node.args or () if isinstance(a, ast.DefElem) and a.defname == "as"), "")
+    body = next((a.arg.sval for a in node.args or ()
+                 if isinstance(a, ast.DefElem) and a.defname == "as" and isinstance(a.arg, ast.String)), "")
     found, dynamic = [], 0
     for embedded in plpgsql_sql(f"DO $__do__${body}$__do__$;"):
         if not embedded.literal:

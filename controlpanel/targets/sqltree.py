@@ -27,11 +27,13 @@ def walk(node, in_sublink=False):
 
 
 def parse_expression(text: str):
-    return parse_sql(f"SELECT 1 WHERE {text}")[0].stmt.whereClause
+    stmt = parse_sql(f"SELECT 1 WHERE {text}")[0].stmt
+    assert isinstance(stmt, ast.SelectStmt)  # what we parse is a SELECT
+    return stmt.whereClause
 
 
 def names(parts) -> list[str]:
-    return [p.sval for p in parts or () if isinstance(p, ast.String)]
+    return [p.sval for p in parts or () if isinstance(p, ast.String) and p.sval is not None]
 
 
 def relation_name(rv, default_schema: str = "public") -> str:
@@ -62,7 +64,9 @@ def _literal(query: str) -> str | None:
         stmt = parse_sql(f"SELECT {query}")[0].stmt
     except ParseError:
         return None
-    targets = stmt.targetList or ()
+    if not isinstance(stmt, ast.SelectStmt):
+        return None
+    targets = list(stmt.targetList or [])
     if len(targets) == 1 and isinstance(targets[0].val, ast.A_Const) and isinstance(targets[0].val.val, ast.String):
         return targets[0].val.val.sval
     return None
