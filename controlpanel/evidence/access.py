@@ -365,11 +365,12 @@ def _measure_set(conn, subject: Subject, rel: ExposedRelation, action: str, ties
                     target.views[cache] = _view_rows(conn, rel)
             except psycopg.Error as exc:
                 target.views[cache] = f"cannot measure: {error_text(exc)}"
-        if isinstance(target.views[cache], str):
-            cell.error = target.views[cache]
+        cached = target.views[cache]
+        if isinstance(cached, str):
+            cell.error = cached
             return cell
         cell.note = "a view with the same rows for every caller of this role: read once per role"
-        return _from_view_rows(cell, target.views[cache], ties)
+        return _from_view_rows(cell, cached, ties)
     restricted = False
     if read is not None:
         if read.error:
@@ -379,7 +380,7 @@ def _measure_set(conn, subject: Subject, rel: ExposedRelation, action: str, ties
             cell.note = "nothing readable (these writes return rows, so they need SELECT)"
             return cell
         restricted = read.horizon is not None
-    params = ties | {"domain": read.keys if restricted else None}
+    params = ties | {"domain": read.keys if restricted and read is not None else None}
     try:
         row = _probe(conn, _set_query(rel, action, restricted), params)
     except psycopg.Error as exc:
@@ -390,13 +391,14 @@ def _measure_set(conn, subject: Subject, rel: ExposedRelation, action: str, ties
         cell.error = f"cannot measure: {error_text(exc)}"
         return cell
     cell.sampled = restricted
-    if restricted:
+    if restricted and read is not None:
         cell.note = f"probed on the {len(read.keys)} kept keys of {read.count} readable"
-    return _fill(cell, row, read.horizon if restricted else None)
+    return _fill(cell, row, read.horizon if restricted and read is not None else None)
 
 
 def _own_row(conn, rel: ExposedRelation, ties: dict) -> dict | None:
     """One row of the subject's own (any row when it has none), as JSON, read as the session role."""
+    conditions: list[sql.Composable]
     if not ties["uid"] and not ties["orgs"]:
         conditions = [sql.SQL("true")]
     else:
@@ -474,7 +476,7 @@ def _measure_moves(conn, subject, rel, action, ties, target: _Target, update: Ce
         if other is None:
             notes.append(f"{column}: no other value to try")
             continue
-        if action == "insert_as_other":
+        if action == "insert_as_other" and base is not None:  # (no base returned above)
             built = _insert_statement(rel, _as_subject(rel, base, ties) | {column: other})
             if built is None:
                 notes.append(f"{column}: cannot make a new key for the copy")
@@ -666,7 +668,8 @@ def diff_access(before: AccessMap, after: AccessMap) -> AccessDiff:
     for cell in after.cells:
         prior = old.get(cell.ident)
         if cell.error or (prior is not None and prior.error):
-            out.differences.append(Difference(*cell.ident, "cannot_measure", reason=cell.error or prior.error))
+            reason = cell.error or (prior.error if prior is not None else "")
+            out.differences.append(Difference(*cell.ident, "cannot_measure", reason=reason))
             continue
         who = _subject_kind(cell.subject)
         if cell.relation not in existed:
