@@ -335,8 +335,9 @@ def _rehearse_on(copy_target, scripts: dict, report: dict, verdicts: list, manif
         elif not verdict.passed:
             validation["ok"] = False
             fail(_failure(validation, verdict.message))
+        failure: dict = report["failure"] or {}  # set by fail() above when the validation failed
         verdicts.append(judge_check("validation", "All validation tests pass", validation["ok"],
-                                    "" if validation["ok"] else report["failure"]["message"], stage="validation",
+                                    "" if validation["ok"] else failure["message"], stage="validation",
                                     categories=validation["categories"]))
         phases["validation"] = round(time.monotonic() - t, 3)
 
