@@ -413,6 +413,23 @@ BEGIN
         v_cols := v_cols || ', workflow_data';
         v_vals := v_vals || ', $5';
     END IF;
+    -- An installation's own NOT NULL columns without a default (e.g. progress, workflow_data) get the neutral
+    -- value of their type: a Workers job must be insertable on any installation within the contract.
+    SELECT v_cols || coalesce(string_agg(', ' || quote_ident(a.attname), '' ORDER BY a.attnum), ''),
+           v_vals || coalesce(string_agg(', ' || CASE
+               WHEN t.typcategory = 'N' THEN '0'
+               WHEN t.typcategory = 'B' THEN 'false'
+               WHEN t.typcategory = 'A' THEN '''{}'''
+               WHEN t.typname IN ('json', 'jsonb') THEN '''{}'''
+               WHEN t.typcategory = 'D' THEN 'now()'
+               ELSE '''''' END || '::' || pg_catalog.format_type(a.atttypid, a.atttypmod), '' ORDER BY a.attnum), '')
+    INTO v_cols, v_vals
+    FROM pg_catalog.pg_attribute a
+    JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+    WHERE a.attrelid = 'public.automation_jobs'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+      AND a.attnotnull AND a.attidentity = '' AND a.attgenerated = ''
+      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attrdef d WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum)
+      AND a.attname <> ALL (string_to_array(replace(v_cols, ' ', ''), ','));
     EXECUTE format('INSERT INTO public.automation_jobs (%s) VALUES (%s) RETURNING id', v_cols, v_vals)
         INTO v_id USING p_user_id, p_organization_id, p_audit_report_id, p_automation_type, p_workflow_data;
     RETURN v_id;

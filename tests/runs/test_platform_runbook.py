@@ -24,7 +24,7 @@ from tests.support.waiting import wait_step, wait_until
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 
-SHAPES = ("platform",)
+SHAPES = ("platform", "strict")
 TABLES = ["auth.users", "public.profiles", "public.audit_reports", "public.automation_jobs",
           "public.generated_automations"]
 
