@@ -32,7 +32,6 @@ from .snapshots import has_column, present
 
 FAILURES = ("leak", "escalation", "missing", "broken", "error")
 DENIED = ("42501",)  # insufficient_privilege: permission denied, or "new row violates row-level security"
-CORE = ("profiles", "audit_reports", "automation_jobs", "generated_automations")
 SAMPLE_IDS = 5
 
 
@@ -200,7 +199,7 @@ def _read_probes(conn, target: _Target, subject: str, user_id, allowed: list) ->
             status, detail = "leak", f"{leaked} row(s) of other organizations visible, e.g. {', '.join(ids)}"
         elif own_visible < expected[1]:
             status, detail = "missing", f"only {own_visible} of the user's own {expected[1]} row(s) visible"
-        elif table in CORE and visible < expected[0]:
+        elif table in tenancy.TENANT_TABLES and visible < expected[0]:
             status, detail = "missing", f"{expected[0] - visible} row(s) of the user's organizations not visible"
         else:
             status, detail = "ok", ""

@@ -19,8 +19,7 @@ import psycopg
 from psycopg import sql
 
 from controlpanel.targets.catalog import table_counts
-
-TENANT_TABLES = ("profiles", "audit_reports", "automation_jobs", "generated_automations")
+from controlpanel.targets.tenancy import TENANT_TABLES
 
 
 @contextmanager
