@@ -58,7 +58,9 @@ def test_a_session_ends_after_the_idle_timeout_and_slides_with_activity(db, clie
 
 
 def _manage(*args, **env):
-    clean = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "HTTPS", "DEBUG")}
+    # The browser fixture sets DJANGO_ALLOW_ASYNC_UNSAFE for this test process: not part of a deployment.
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("SECRET_KEY", "HTTPS", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE")}
     clean.update(DJANGO_SETTINGS_MODULE="controlpanel.settings", **env)
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True,
                           timeout=120)
