@@ -166,37 +166,40 @@ def definer_executable_by_api(model: SecurityModel) -> list[Finding]:
     return findings
 
 
-def policy_always_true(model: SecurityModel) -> list[Finding]:
-    findings = []
+def _api_permissive_expressions(model: SecurityModel):
+    """(policy, "USING" | "WITH CHECK", parsed expression) of every permissive policy the API roles meet."""
     for p in model.policies:
         if not p.for_api or not p.permissive:
             continue
         for label, text in (("USING", p.qual), ("WITH CHECK", p.with_check)):
             node = _expr(text)
-            if node is not None and _is_true(node):
-                findings.append(Finding(
-                    "policy_always_true", "critical" if p.table in TENANT else "high", p.label,
-                    f"{label} is always true for {', '.join(p.roles)} (FOR {p.cmd}): the policy restricts nothing.",
-                    f"Restrict it to the caller's organizations or drop policy {p.name}."))
+            if node is not None:
+                yield p, label, node
+
+
+def policy_always_true(model: SecurityModel) -> list[Finding]:
+    findings = []
+    for p, label, node in _api_permissive_expressions(model):
+        if _is_true(node):
+            findings.append(Finding(
+                "policy_always_true", "critical" if p.table in TENANT else "high", p.label,
+                f"{label} is always true for {', '.join(p.roles)} (FOR {p.cmd}): the policy restricts nothing.",
+                f"Restrict it to the caller's organizations or drop policy {p.name}."))
     return findings
 
 
 def null_disjunct(model: SecurityModel) -> list[Finding]:
     findings = []
-    for p in model.policies:
-        if not p.for_api or not p.permissive:
-            continue
-        for label, text in (("USING", p.qual), ("WITH CHECK", p.with_check)):
-            node = _expr(text)
-            arm = _null_disjunct(node) if node is not None else None
-            if arm:
-                findings.append(Finding(
-                    "null_disjunct", "critical", p.label,
-                    f"{label} has `{arm} OR …`: " + ("every row without an organization is visible to (or writable "
-                                                      "by) every user" if arm.startswith("organization") else
-                                                      "a caller without a user id (anon) passes") + ".",
-                    f"Remove the `{arm}` arm from policy {p.name}; backfill rows first, then make the column "
-                    "NOT NULL."))
+    for p, label, node in _api_permissive_expressions(model):
+        arm = _null_disjunct(node)
+        if arm:
+            findings.append(Finding(
+                "null_disjunct", "critical", p.label,
+                f"{label} has `{arm} OR …`: " + ("every row without an organization is visible to (or writable "
+                                                  "by) every user" if arm.startswith("organization") else
+                                                  "a caller without a user id (anon) passes") + ".",
+                f"Remove the `{arm}` arm from policy {p.name}; backfill rows first, then make the column "
+                "NOT NULL."))
     return findings
 
 
