@@ -231,11 +231,8 @@ def _execute_locked(attempt, run, step_def, lock_conn, work_conn) -> str:
         result = EXECUTORS[step_def.kind](ctx) or {}
         status = Status.SUCCEEDED
     except (ScriptCancelled, StepCancelled) as exc:
-        if Attempt.objects.filter(pk=attempt.pk, pause_requested=True).exists():
-            # A pause is not a failure: no error, no advice; the step waits for Resume.
-            status = Status.PAUSED
-            result = {"paused": "Paused: committed batches are kept; Resume continues from migration_progress."}
-            sink.emit("info", result["paused"])
+        if _pause_requested(attempt):
+            status, result = _paused(sink)
         else:
             status = Status.CANCELLED
             error = {"message": f"Cancelled: {exc}; the open transaction was rolled back."}
@@ -246,7 +243,10 @@ def _execute_locked(attempt, run, step_def, lock_conn, work_conn) -> str:
     except TargetUnavailable as exc:
         error = {"message": str(exc)}
     except psycopg.errors.QueryCanceled as exc:
-        if ctx.is_cancelled():
+        if ctx.is_cancelled() and _pause_requested(attempt):
+            # The pause's cancel landed inside a batch: that batch rolled back, the committed ones are kept.
+            status, result = _paused(sink)
+        elif ctx.is_cancelled():
             status = Status.CANCELLED
             error = {"message": "Cancelled: the statement was cancelled and its transaction rolled back."}
         else:
@@ -274,6 +274,17 @@ def _execute_locked(attempt, run, step_def, lock_conn, work_conn) -> str:
         sink.emit("error", error["message"], **{k: v for k, v in error.items() if k != "message"})
     sink.emit("info", f"Attempt {attempt.number} {status}.")
     return _finish(attempt, status, result=result, error=error)
+
+
+def _pause_requested(attempt: Attempt) -> bool:
+    return Attempt.objects.filter(pk=attempt.pk, pause_requested=True).exists()
+
+
+def _paused(sink) -> tuple[str, dict[str, Any]]:
+    """A pause is not a failure: no error, no advice; the step waits for Resume."""
+    result = {"paused": "Paused: committed batches are kept; Resume continues from migration_progress."}
+    sink.emit("info", result["paused"])
+    return Status.PAUSED, result
 
 
 def _first_line(exc: Exception) -> str:
