@@ -280,7 +280,7 @@ def _pause_requested(attempt: Attempt) -> bool:
     return Attempt.objects.filter(pk=attempt.pk, pause_requested=True).exists()
 
 
-def _paused(sink) -> tuple[str, dict[str, Any]]:
+def _paused(sink) -> tuple[Status, dict[str, Any]]:
     """A pause is not a failure: no error, no advice; the step waits for Resume."""
     result = {"paused": "Paused: committed batches are kept; Resume continues from migration_progress."}
     sink.emit("info", result["paused"])
