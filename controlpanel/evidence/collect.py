@@ -6,6 +6,7 @@ import time
 import psycopg
 from django.utils import timezone
 
+from controlpanel.runbook.definition import RUNBOOK
 from controlpanel.runs.models import StepEvent
 from controlpanel.targets import tenancy
 from controlpanel.targets.connection import TargetUnavailable, connect, target_connection
@@ -85,7 +86,7 @@ def before_access_report(run) -> EvidenceReport | None:
     from controlpanel.runs.models import Attempt
 
     reports = run.evidence_reports.filter(kind=EvidenceReport.Kind.ACCESS_BEFORE)
-    step1 = Attempt.objects.filter(step__run=run, step__key__startswith="step1.").aggregate(
+    step1 = Attempt.objects.filter(step__run=run, step__key__in=RUNBOOK.forward_keys()).aggregate(
         first=Min("queued_at"))["first"]
     if step1 is not None:
         reports = reports.filter(collected_at__lt=step1)

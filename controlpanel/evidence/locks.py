@@ -8,7 +8,9 @@ that long on another session (it then holds the locks it already took, and write
 
 from django.conf import settings
 
-STEP1_KEYS = ("step1.schema", "step1.rls", "step1.data")
+from controlpanel.runbook.definition import RUNBOOK
+
+STEP1_KEYS = RUNBOOK.forward_keys()
 
 
 def threshold_seconds() -> float:

@@ -2,16 +2,15 @@
 
 from django.db import transaction
 
+from controlpanel.runbook.definition import RUNBOOK
+
 from . import pending
 from .collect import access_before_now, snapshot_now
 from .models import Snapshot
 from .tasks import after_snapshot_and_evidence_task
 
-SNAPSHOT_AFTER = {
-    "pre.assessment": Snapshot.Label.BEFORE,
-    "step5.database": Snapshot.Label.AFTER,
-    "rollback.emergency": Snapshot.Label.AFTER_ROLLBACK,
-}
+# Which step's success records which snapshot is declared on the steps (Step.snapshot).
+SNAPSHOT_AFTER = {key: Snapshot.Label(label) for key, label in RUNBOOK.snapshot_steps().items()}
 
 
 def on_attempt_finished(sender, attempt, **kwargs):

@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
+from controlpanel.runbook.definition import RUNBOOK
 from controlpanel.targets.connection import TargetUnavailable, target_connection
 from controlpanel.targets.models import Target
 
@@ -47,11 +48,26 @@ def prune_health_history_task() -> dict:
     return prune_health_history()
 
 
+def latest_run_progress(target: Target) -> dict | None:
+    """The target's latest run and its first main-flow step after Step 1 not yet succeeded (None: all have);
+    troubleshooting only asks once the catalog shows Step 1's objects, so Step 1 itself is read from there."""
+    from controlpanel.runs.models import Run, StepRun
+
+    run = Run.objects.filter(target=target).order_by("-created_at", "-pk").first()
+    if run is None:
+        return None
+    succeeded = set(run.steps.filter(status=StepRun.Status.SUCCEEDED).values_list("key", flat=True))
+    keys = [step.key for step in RUNBOOK.main_steps()]
+    after_step1 = keys[keys.index(RUNBOOK.forward_keys()[-1]) + 1:]
+    pending = [key for key in after_step1 if key not in succeeded]
+    return {"run": run.pk, "next": pending[0] if pending else None}
+
+
 def refresh_troubleshooting_now(result: TroubleshootingResult) -> TroubleshootingResult:
     """Run the runbook's debug queries against the result's target and store them on the row."""
     try:
         with target_connection(result.target, application_name="controlpanel-troubleshooting") as conn:
-            result.result = collect_troubleshooting(conn, result.target)
+            result.result = collect_troubleshooting(conn, result.target, latest_run_progress(result.target))
         result.status = TroubleshootingResult.Status.DONE
     except TargetUnavailable as exc:
         result.status, result.error = TroubleshootingResult.Status.FAILED, str(exc)

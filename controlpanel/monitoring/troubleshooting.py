@@ -136,16 +136,26 @@ def bundle_state(conn) -> list[dict]:
     return state
 
 
-def resume_advice(state: list[dict]) -> dict:
-    """Where the forward runbook should continue, from the bundle state."""
+def resume_advice(state: list[dict], run: dict | None = None) -> dict:
+    """Where the forward runbook should continue: from the bundle state in the target's catalog, and once
+    Step 1's objects are all there, from the target's latest run (``run``: {"run", "next"} — the catalog cannot
+    tell whether validation, deploys and post-migration checks happened)."""
+    first = RUNBOOK.forward_keys()[0]
     if all(not s["present"] for s in state):
-        return {"step": "step1.schema", "text": "Nothing of the migration exists yet: start with Step 1."}
+        return {"step": first, "text": "Nothing of the migration exists yet: start with Step 1."}
     for s in state:
         if s["missing"]:
             return {"step": s["step"],
                     "text": f"A previous run stopped in “{s['title']}” ({s['file']}): {len(s['missing'])} "
                             f"object(s) missing. The file is idempotent: re-run this step to resume."}
-    return {"step": "step2.validate", "text": "Step 1 is complete: continue with the validation tests."}
+    if run is not None and run["next"] is None:
+        return {"step": None, "text": f"The migration is complete: every step of run #{run['run']} succeeded. "
+                                      "Nothing to resume; the checks below describe the migrated target."}
+    if run is not None and run["next"] is not None:
+        title = RUNBOOK.step(run["next"]).title
+        return {"step": run["next"], "text": f"Step 1 is complete; run #{run['run']} continues with “{title}”."}
+    validation = RUNBOOK.validation_step()
+    return {"step": validation.key, "text": f"Step 1 is complete: continue with “{validation.title}”."}
 
 
 def _finding(ok: bool, text: str) -> dict:
@@ -230,7 +240,8 @@ def common_issues(conn, target, state: list[dict], sections: dict) -> list[dict]
     return issues
 
 
-def collect_troubleshooting(conn, target) -> dict:
+def collect_troubleshooting(conn, target, run: dict | None = None) -> dict:
+    """``run``: where the target's latest run stands (monitoring.tasks.latest_run_progress), or None."""
     conn.execute("SET statement_timeout = '120s'")
     sections = {}
     if _exists(conn, "public.migration_progress"):
@@ -251,6 +262,6 @@ def collect_troubleshooting(conn, target) -> dict:
         "sections": [sections[k] if k in sections else next(s for s in skipped if s["key"] == k)
                      for k in DEBUG_QUERIES],
         "bundle_state": state,
-        "resume": resume_advice(state),
+        "resume": resume_advice(state, run),
         "issues": _jsonable(common_issues(conn, target, state, sections)),
     }

@@ -59,6 +59,8 @@ class Step:
     gated: bool = False  # production gates (staging passed, rehearsal, lead approval) apply
     advice: tuple[str, ...] = ()  # the runbook's troubleshooting advice when the step fails
     description: str = ""
+    # The evidence snapshot taken when the step succeeds: "before", "after" or "after_rollback" (evidence app).
+    snapshot: str | None = None
 
     @property
     def bundle_file(self) -> str:
@@ -177,6 +179,7 @@ PRE_MIGRATION = Phase(
             (1, 5),
             queries=DATA_ASSESSMENT,
             description="The runbook's assessment queries, plus the 'before' snapshot used for reconciliation.",
+            snapshot="before",
         ),
     ),
 )
@@ -292,6 +295,7 @@ STEP5 = Phase(
             queries=POST_MIGRATION_VALIDATION,
             description="The runbook's validation queries, plus the 'after' snapshot and reconciliation.",
             advice=DATA_ADVICE,
+            snapshot="after",
         ),
         Step(
             "step5.app",
@@ -333,6 +337,7 @@ ROLLBACK = Phase(
             file="rollback-multi-tenant-organizations.sql",
             changes_target=True,
             advice=SCHEMA_ADVICE,
+            snapshot="after_rollback",
         ),
         Step(
             "rollback.rls_disable",
@@ -421,6 +426,34 @@ class Runbook:
     def bundle_files(self) -> list[str]:
         """Every bundle file a run pins the checksum of."""
         return [step.file for step in self.all_steps() if step.file]
+
+    def of_kind(self, *kinds: Kind, main_flow: bool | None = None) -> list[Step]:
+        return [step for phase in self.phases for step in phase.steps
+                if step.kind in kinds and (main_flow is None or phase.main_flow == main_flow)]
+
+    def forward_steps(self) -> list[Step]:
+        """The steps that run the forward bundle files (Step 1), in order: what "the migration scripts" means."""
+        return self.of_kind(Kind.SQL_FILE, Kind.BACKFILL, main_flow=True)
+
+    def forward_keys(self) -> tuple[str, ...]:
+        return tuple(step.key for step in self.forward_steps())
+
+    def validation_step(self) -> Step:
+        """The step that runs the validation file (its NOTICEs judged by runbook/validation.py)."""
+        return self._only(self.of_kind(Kind.SQL_TESTS), "validation")
+
+    def emergency_rollback_step(self) -> Step:
+        return self._only(self.of_kind(Kind.SQL_FILE, main_flow=False), "emergency rollback")
+
+    def snapshot_steps(self) -> dict[str, str]:
+        """step key -> the evidence snapshot its success records."""
+        return {step.key: step.snapshot for step in self.all_steps() if step.snapshot}
+
+    @staticmethod
+    def _only(steps: list[Step], what: str) -> Step:
+        if len(steps) != 1:
+            raise ValueError(f"the runbook must have exactly one {what} step, found {len(steps)}")
+        return steps[0]
 
 
 RUNBOOK = Runbook()

@@ -25,7 +25,7 @@ def staging_passed(run: Run) -> Run | None:
         Run.objects.filter(
             environment="staging",
             checksums=run.checksums,
-            steps__key="step2.validate",
+            steps__key=RUNBOOK.validation_step().key,
             steps__status=StepRun.Status.SUCCEEDED,
             steps__signed_off_by__isnull=True,
         )

@@ -47,7 +47,7 @@ from .verdicts import (
     judge_writer_waits,
 )
 
-VALIDATION_FILE = RUNBOOK.step("step2.validate").file
+VALIDATION_FILE = RUNBOOK.validation_step().bundle_file
 ROLLBACK_FILE = RUNBOOK.step("rollback.emergency").file
 FORWARD_FILES = [step.bundle_file for step in STEP1.steps]
 

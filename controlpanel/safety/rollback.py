@@ -13,12 +13,13 @@ from psycopg import sql
 from controlpanel.evidence.models import Snapshot
 from controlpanel.evidence.reconcile import compare_restored
 from controlpanel.evidence.scorecard import pre_migration_snapshot
+from controlpanel.runbook.definition import RUNBOOK
 from controlpanel.targets.connection import TargetUnavailable, target_connection
 from controlpanel.targets.tenancy import existing_tables, tenant_tables
 
 from .models import RollbackPreparation
 
-ROLLBACK_KEY = "rollback.emergency"
+ROLLBACK_KEY = RUNBOOK.emergency_rollback_step().key
 ORGANIZATION_LIST_LIMIT = 50
 NO_BEFORE = ("No pre-migration state was recorded for this run (its data assessment did not succeed before "
              "Step 1): nothing to compare with.")

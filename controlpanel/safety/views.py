@@ -10,7 +10,7 @@ from controlpanel.core import audit, roles
 from controlpanel.core.access import requires
 from controlpanel.core.params import optional_id
 from controlpanel.evidence.scorecard import pre_migration_snapshot
-from controlpanel.runbook.definition import RUNBOOK
+from controlpanel.runbook.definition import RUNBOOK, Kind
 from controlpanel.runs import engine
 from controlpanel.runs.bundle import bundle_dir, checksums
 from controlpanel.runs.models import Run
@@ -21,7 +21,7 @@ from .gates import latest_rehearsal, passed_rehearsal, rls_exposures
 from .models import PreflightReport, Rehearsal, RollbackPreparation
 from .rollback import ROLLBACK_KEY, verdict
 
-PARTIAL_KEYS = ("rollback.rls_disable", "rollback.rls_enable", "rollback.drop_indexes", "rollback.create_indexes")
+PARTIAL_KEYS = tuple(step.key for step in RUNBOOK.of_kind(Kind.TABLE_ACTION))
 TABLE_CHOICES = TENANT_TABLES + OPTIONAL_TENANT_TABLES + ORGANIZATION_TABLES
 
 
@@ -201,7 +201,7 @@ def run_panel(request, run):
     """Exposure banner, rehearsal / preflight status, failed Step 1 choices, rollback verdict."""
     if not request.user.has_perm(roles.perm(roles.VIEW_RUNS)):
         return None
-    failed_step1 = [s for s in run.steps.filter(key__startswith="step1.", status="failed")]
+    failed_step1 = [s for s in run.steps.filter(key__in=RUNBOOK.forward_keys(), status="failed")]
     failed = None
     if failed_step1:
         step = failed_step1[0]

@@ -109,3 +109,18 @@ def test_the_worker_stores_the_result(transactional_db, client, oncall, migrated
         result.refresh_from_db()
     assert result.status == "done", result.error
     assert sections(result)["data_distribution"]["total"] == ALL_ORGANIZATIONS
+
+
+def test_a_completed_run_is_not_told_to_continue_with_the_validation_tests(migrated_target, cast):
+    from controlpanel.runs import engine
+    from controlpanel.runs.models import StepRun
+
+    run = engine.create_run(migrated_target, cast["alice"])
+    StepRun.objects.filter(run=run, key__in=["step1.schema", "step1.rls", "step1.data", "step2.validate"]).update(
+        status="succeeded")
+    resume = result_for(migrated_target).result["resume"]
+    assert resume["step"] == "step3.deploy" and "run #" in resume["text"]
+
+    StepRun.objects.filter(run=run).update(status="succeeded")
+    resume = result_for(migrated_target).result["resume"]
+    assert resume["step"] is None and resume["text"].startswith("The migration is complete")
