@@ -1,7 +1,7 @@
 from django.utils.functional import SimpleLazyObject
 
 from . import roles
-from .extensions import NAV
+from .navigation import NAV
 
 
 def roles_context(request):

@@ -1,7 +1,8 @@
-"""What the home page shows each role; other areas add panels through core.extensions.HOME_PANELS."""
+"""What the home page shows each role; the other areas' panels are declared in controlpanel/panels.py."""
+
+from controlpanel.panels import HOME_PANELS, render_panels
 
 from . import roles
-from .extensions import HOME_PANELS, render_panels
 
 
 def home_context(request) -> dict:

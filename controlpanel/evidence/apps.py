@@ -6,11 +6,8 @@ class EvidenceConfig(AppConfig):
     label = "evidence"
 
     def ready(self):
-        from controlpanel.core.extensions import RUN_PANELS, RUNBOOK_SUBCOMMANDS, register
         from controlpanel.runs.signals import attempt_finished
 
-        from . import cli, panels, receivers
+        from . import receivers
 
         attempt_finished.connect(receivers.on_attempt_finished, dispatch_uid="evidence-snapshots")
-        register(RUN_PANELS, panels.run_panel)
-        RUNBOOK_SUBCOMMANDS["report"] = (cli.add_arguments, cli.handle)

@@ -1,4 +1,4 @@
-"""The scorecard panel on the run page (registered in RUN_PANELS)."""
+"""The scorecard panel on the run page (declared in controlpanel/panels.py)."""
 
 from django.urls import reverse
 

@@ -1,4 +1,4 @@
-"""Panels the leads area adds to the run page (registered in apps.py through core.extensions.RUN_PANELS)."""
+"""Panels the leads area adds to the home and run pages (declared in controlpanel/panels.py)."""
 
 from controlpanel.core import roles
 

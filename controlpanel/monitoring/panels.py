@@ -1,4 +1,4 @@
-"""What the monitoring area adds to shared pages (registered in apps.py)."""
+"""What the monitoring area adds to shared pages (declared in controlpanel/panels.py)."""
 
 from django.urls import reverse
 

@@ -14,7 +14,7 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from controlpanel.core import roles
 from controlpanel.core.access import requires
-from controlpanel.core.extensions import RUN_PANELS, render_panels
+from controlpanel.panels import RUN_PANELS, render_panels
 from controlpanel.runbook.definition import RUNBOOK, Kind
 from controlpanel.targets.tenancy import OPTIONAL_TENANT_TABLES, ORGANIZATION_TABLES, TENANT_TABLES
 

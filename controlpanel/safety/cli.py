@@ -1,4 +1,4 @@
-"""`manage.py runbook preflight | rehearse | rollback`: registered in RUNBOOK_SUBCOMMANDS by SafetyConfig."""
+"""`manage.py runbook preflight | rehearse | rollback` (declared in runs/management/commands/runbook.py)."""
 
 import json
 

@@ -17,7 +17,7 @@ from controlpanel.runs.models import Run
 from controlpanel.targets.models import Target
 from controlpanel.targets.tenancy import OPTIONAL_TENANT_TABLES, ORGANIZATION_TABLES, TENANT_TABLES
 
-from .gates import latest_rehearsal, passed_rehearsal, rls_exposures
+from .gates import latest_rehearsal, rls_exposures
 from .models import PreflightReport, Rehearsal, RollbackPreparation
 from .rollback import ROLLBACK_KEY, verdict
 
@@ -193,43 +193,3 @@ def partial_start(request, run_id, key):
         return redirect("safety:partial", run_id=run.pk)
     messages.success(request, f"“{RUNBOOK.step(key).title}” queued (attempt {attempt.number}).")
     return redirect("runs:step", run_id=run.pk, key=key)
-
-
-# --- panels on shared pages (registered in apps.py) ------------------------------------------------------
-
-def run_panel(request, run):
-    """Exposure banner, rehearsal / preflight status, failed Step 1 choices, rollback verdict."""
-    if not request.user.has_perm(roles.perm(roles.VIEW_RUNS)):
-        return None
-    failed_step1 = [s for s in run.steps.filter(key__in=RUNBOOK.forward_keys(), status="failed")]
-    failed = None
-    if failed_step1:
-        step = failed_step1[0]
-        failed = {"step": step, "def": step.definition, "attempt": engine.current_attempt(step)}
-    context = {
-        "run": run,
-        "exposures": rls_exposures(run.target),
-        "preflight": PreflightReport.objects.filter(target=run.target).first(),
-        "rehearsal": latest_rehearsal(run.target),
-        "passed_rehearsal": passed_rehearsal(run),
-        "failed": failed,
-        "verdict": verdict(run),
-        "can_lead": request.user.has_perm(roles.perm(roles.LEAD_ACTIONS)),
-        "can_operate": request.user.has_perm(roles.perm(roles.OPERATE_RUNS)),
-    }
-    return "safety/_run_panel.html", context
-
-
-def home_panel(request):
-    exposures = rls_exposures()
-    if not exposures:
-        return None
-    return "safety/_home_panel.html", {"exposures": exposures}
-
-
-def target_links(request, target):
-    from django.urls import reverse
-
-    if not request.user.has_perm(roles.perm(roles.VIEW_RUNS)):
-        return []
-    return [("Preflight & rehearsal", reverse("safety:target", args=[target.name]))]

@@ -2,6 +2,7 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from controlpanel import panels
 from controlpanel.core import audit, roles
 from controlpanel.core.access import requires
 from controlpanel.core.queue import UNAVAILABLE, enqueue
@@ -12,11 +13,9 @@ from .models import Target
 @require_GET
 @requires(roles.VIEW_RUNS)
 def target_list(request):
-    from controlpanel.core.extensions import TARGET_LINKS
-
     targets = list(Target.objects.all())
     for target in targets:
-        target.links = [link for fn in TARGET_LINKS for link in fn(request, target)]
+        target.links = panels.target_links(request, target)
     return render(request, "targets/list.html", {"targets": targets})
 
 

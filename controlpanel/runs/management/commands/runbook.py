@@ -1,4 +1,5 @@
-"""`manage.py runbook …`: script the runbook (start, status, cancel, steps). Other areas add subcommands."""
+"""`manage.py runbook …`: script the runbook (start, status, cancel, steps); report, preflight, rehearse and
+rollback come from evidence/ and safety/."""
 
 import json
 import sys
@@ -6,16 +7,17 @@ import sys
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from controlpanel.core.extensions import RUNBOOK_SUBCOMMANDS
+from controlpanel.evidence import cli as evidence_cli
 from controlpanel.runbook.definition import RUNBOOK
 from controlpanel.runs import engine
 from controlpanel.runs.driver import DriveStopped, drive, steps_through
 from controlpanel.runs.models import Run
 from controlpanel.runs.reporting import run_status
+from controlpanel.safety import cli as safety_cli
 from controlpanel.targets.models import Target
 
-# Extra subcommands (report, preflight, rehearse, rollback) are registered by their apps' ready().
-SUBCOMMANDS = RUNBOOK_SUBCOMMANDS
+# The other areas' subcommands: name -> (add_arguments(parser), handle(command, options) -> exit code).
+SUBCOMMANDS = {"report": (evidence_cli.add_arguments, evidence_cli.handle), **safety_cli.SUBCOMMANDS}
 
 class Command(BaseCommand):
     help = "Script the runbook: start, status, cancel, steps (and report, preflight, rehearse, rollback)."
