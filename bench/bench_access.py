@@ -18,6 +18,7 @@ import common
 common.setup_django()
 
 import psycopg  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.test import override_settings  # noqa: E402
 
 from controlpanel.evidence.access import diff_access, measure_access  # noqa: E402
@@ -44,21 +45,31 @@ def main():
 
     with override_settings(ACCESS_SAMPLE_USERS=args.subjects), common.cloned(template, "cp_bench_access") as (
             name, dsn):
+        def more():
+            return psycopg.connect(dsn, autocommit=True)
+
         with psycopg.connect(dsn, autocommit=True) as conn:
-            before = timed("access map before", lambda: measure_access(conn))
+            # The same map probed in one session and in ACCESS_PROBE_SESSIONS side by side: the ratio is printed.
+            with override_settings(ACCESS_PROBE_SESSIONS=1):
+                serial = timed("access map before, 1 session", lambda: measure_access(conn))
+            before = timed("access map before", lambda: measure_access(conn, serial.subjects, connect=more))
             # the users of every stratum, heaviest first: the typical operations as the same people after
             users = [s.user_id for s in before.subjects if s.user_id][:args.timed_users]
             ops_before = timed("operations before", lambda: typical_operations(conn, users))
         timed("bundle (psql)", lambda: common.apply_bundle(name))
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("ANALYZE")
-            after = timed("access map after", lambda: measure_access(conn, before.subjects))
+            after = timed("access map after", lambda: measure_access(conn, before.subjects, connect=more))
             ops_after = timed("operations after", lambda: typical_operations(conn, users))
     diff = diff_access(before, after)
     subjects = len(before.subjects)
     print(f"\nbundle: {os.environ.get('MIGRATION_BUNDLE_DIR') or 'migrations_sql/'}")
     print(f"access map: {subjects} subjects, {len(before.relations)} -> {len(after.relations)} relations, "
           f"{len(before.cells)} -> {len(after.cells)} cells")
+    same = diff_access(serial, before)
+    print(f"  1 session {serial.seconds:.2f} s vs {settings.ACCESS_PROBE_SESSIONS} sessions {before.seconds:.2f} s: "
+          f"{serial.seconds / max(before.seconds, 0.001):.2f}x faster; "
+          f"same map: {same.passed and not same.differences}")
     for label, access in (("before", before), ("after", after)):
         print(f"  {label:<7} {access.seconds:8.2f} s  {access.seconds / max(subjects, 1):.3f} s per subject  "
               f"{sum(1 for c in access.cells if c.error)} cell(s) cannot measure")

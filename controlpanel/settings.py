@@ -225,6 +225,8 @@ ACCESS_EXPOSED_SCHEMAS = [s for s in env_str("ACCESS_EXPOSED_SCHEMAS", "public")
 ACCESS_ALL_USERS_UP_TO = env_int("ACCESS_ALL_USERS_UP_TO", 500)
 ACCESS_SAMPLE_USERS = env_int("ACCESS_SAMPLE_USERS", 200)
 ACCESS_PROBE_TIMEOUT_MS = env_int("ACCESS_PROBE_TIMEOUT_MS", 15000)
+# Sessions probing sampled users side by side (the target serves them in parallel); 1 probes one after another.
+ACCESS_PROBE_SESSIONS = env_int("ACCESS_PROBE_SESSIONS", 2)
 # Monitoring history (controlpanel/monitoring/conf.py reads these).
 MONITORING_CHECK_MINUTES = env_int("MONITORING_CHECK_MINUTES", 15)
 MONITORING_KEEP_ALL_DAYS = env_int("MONITORING_KEEP_ALL_DAYS", 7)

@@ -3,9 +3,10 @@
 Interface (stable; the rehearsal calls ``access_checkpoint`` on its copy after each forward file):
 
     choose_subjects(conn) -> list[Subject]
-    measure_access(conn, subjects=None) -> AccessMap            # subjects None: choose_subjects(conn)
+    measure_access(conn, subjects=None, connect=None) -> AccessMap  # subjects None: choose_subjects(conn);
+        # connect: opens another connection, for ACCESS_PROBE_SESSIONS users probed side by side
     diff_access(before: AccessMap, after: AccessMap) -> AccessDiff
-    access_checkpoint(conn, before: AccessMap | None) -> Checkpoint
+    access_checkpoint(conn, before: AccessMap | None, connect=None) -> Checkpoint
         # before None: measures and returns the "before" map (subjects chosen once, stored with it);
         # otherwise measures the same subjects again and diffs: Checkpoint(map, diff), diff.passed.
 
@@ -46,6 +47,8 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import psycopg
@@ -53,9 +56,11 @@ from django.conf import settings
 from psycopg import sql
 
 from controlpanel.targets.catalog import USERS_TABLE, ExposedRelation, exposed_relations
+from controlpanel.targets.connection import TargetUnavailable
 
 from .impersonation import as_role, error_text, rolled_back, sqlstate
 
+Connect = Callable[[], psycopg.Connection]  # opens one more connection to the same target (autocommit)
 KEY_LIMIT = 250  # keys kept per cell (bottom-k by md5): exact comparisons up to here, counts beyond
 EXAMPLES = 20  # example keys per difference
 ACTIONS = ("read", "update", "delete", "insert_as_other", "update_moves")
@@ -322,9 +327,16 @@ def _fill(cell: Cell, row, horizon: str | None = None) -> Cell:
 
 
 def _probe(conn, statement, params):
-    """One probe in its own savepoint (rolled back): a failure neither aborts nor hides the next one."""
-    with conn.transaction(force_rollback=True):
-        return conn.execute(statement, params).fetchone()
+    """One probe in its own savepoint (rolled back): a failure neither aborts nor hides the next one. Probe
+    sessions measured side by side lock rows only for one statement each; a deadlock between them is retried."""
+    for attempt in range(3):
+        try:
+            with conn.transaction(force_rollback=True):
+                return conn.execute(statement, params).fetchone()
+        except psycopg.errors.DeadlockDetected:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _view_rows(conn, rel: ExposedRelation) -> tuple:
@@ -590,29 +602,75 @@ def _relation_record(rel: ExposedRelation) -> dict:
             "organization_table": rel.is_organization_table, "membership_table": rel.is_membership_table}
 
 
-def measure_access(conn, subjects: list[Subject] | None = None) -> AccessMap:
-    """The access map of `subjects` (chosen here when None) over every exposed relation (module docstring)."""
+def _session_settings(conn) -> None:
+    conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(
+        sql.Literal(f"{int(_setting('ACCESS_PROBE_TIMEOUT_MS', 15000))}ms")))
+    # Thousands of small probes: compiling each with JIT costs more than running it (0.8 s of 1.1 s
+    # measured on a 180,000-row per-row policy).
+    conn.execute("SET LOCAL jit = off")
+
+
+def _measure_subjects(conn, subjects: list[Subject], target: _Target) -> dict[str, list[Cell]]:
+    out = {}
+    for subject in subjects:
+        try:
+            with conn.transaction(force_rollback=True):
+                out[subject.key] = _measure_subject(conn, subject, target)
+        except psycopg.Error as exc:  # e.g. the session-role reads for its ties failed
+            out[subject.key] = [Cell(subject.key, rel.name, action, error=f"cannot measure: {error_text(exc)}")
+                                for rel in target.relations for action in _actions(rel)]
+    return out
+
+
+def _measure_in_own_session(connect: Connect, subjects: list[Subject],
+                            relations: list[ExposedRelation]) -> dict[str, list[Cell]]:
+    conn = connect()
+    try:
+        with rolled_back(conn):
+            _session_settings(conn)
+            return _measure_subjects(conn, subjects, _Target(conn, relations))
+    finally:
+        conn.close()
+
+
+def _measure_side_by_side(conn, connect: Connect | None, subjects: list[Subject],
+                          target: _Target) -> dict[str, list[Cell]]:
+    """Users are probed in ACCESS_PROBE_SESSIONS sessions at once (each user's probes in one session, so what one
+    session measures never depends on another's rolled-back writes); the API roles, whose probes reach every row,
+    after them in this session. A session that cannot be opened leaves its users to this one."""
+    sessions = max(1, int(_setting("ACCESS_PROBE_SESSIONS", 2))) if connect is not None else 1
+    users = [s for s in subjects if s.user_id]
+    rest = [s for s in subjects if not s.user_id]
+    if sessions == 1 or len(users) < 2 * sessions:
+        return _measure_subjects(conn, subjects, target)
+    shares = [users[i::sessions] for i in range(sessions)]
+    out: dict[str, list[Cell]] = {}
+    with ThreadPoolExecutor(max_workers=sessions - 1) as pool:
+        assert connect is not None
+        futures = [pool.submit(_measure_in_own_session, connect, share, target.relations) for share in shares[1:]]
+        out |= _measure_subjects(conn, shares[0], target)
+        for share, future in zip(shares[1:], futures, strict=True):
+            try:
+                out |= future.result()
+            except (psycopg.Error, TargetUnavailable):
+                out |= _measure_subjects(conn, share, target)
+    return out | _measure_subjects(conn, rest, target)
+
+
+def measure_access(conn, subjects: list[Subject] | None = None, connect: Connect | None = None) -> AccessMap:
+    """The access map of `subjects` (chosen here when None) over every exposed relation (module docstring).
+    ``connect()``, when given, opens another connection like ``conn`` for probing users side by side."""
     started = time.monotonic()
     schemas = list(_setting("ACCESS_EXPOSED_SCHEMAS", ["public"]))
     out = AccessMap(schemas=schemas)
     try:
         with rolled_back(conn):
-            conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(
-                sql.Literal(f"{int(_setting('ACCESS_PROBE_TIMEOUT_MS', 15000))}ms")))
-            # Thousands of small probes: compiling each with JIT costs more than running it (0.8 s of 1.1 s
-            # measured on a 180,000-row per-row policy).
-            conn.execute("SET LOCAL jit = off")
+            _session_settings(conn)
             relations = exposed_relations(conn, schemas)
             out.relations = [_relation_record(r) for r in relations]
             out.subjects = list(subjects) if subjects is not None else choose_subjects(conn, relations)
-            target = _Target(conn, relations)
-            for subject in out.subjects:
-                try:
-                    with conn.transaction(force_rollback=True):
-                        out.cells += _measure_subject(conn, subject, target)
-                except psycopg.Error as exc:  # e.g. the session-role reads for its ties failed
-                    out.cells += [Cell(subject.key, rel.name, action, error=f"cannot measure: {error_text(exc)}")
-                                  for rel in relations for action in _actions(rel)]
+            cells = _measure_side_by_side(conn, connect, out.subjects, _Target(conn, relations))
+            out.cells = [cell for subject in out.subjects for cell in cells[subject.key]]
     except psycopg.Error as exc:
         out.error = f"cannot measure: {error_text(exc)}"
     out.seconds = round(time.monotonic() - started, 3)
@@ -751,9 +809,9 @@ def _judge_new(out: AccessDiff, cell: Cell, relation: dict, who: str) -> None:
                 if cell.action not in ("insert_as_other", "update_moves") else _gain_reason(cell))))
 
 
-def access_checkpoint(conn, before: AccessMap | None = None) -> Checkpoint:
+def access_checkpoint(conn, before: AccessMap | None = None, connect: Connect | None = None) -> Checkpoint:
     """For the rehearsal and the runner: the "before" map (before None), or the same subjects again and the diff."""
     if before is None:
-        return Checkpoint(measure_access(conn))
-    after = measure_access(conn, before.subjects)
+        return Checkpoint(measure_access(conn, connect=connect))
+    after = measure_access(conn, before.subjects, connect=connect)
     return Checkpoint(after, diff_access(before, after))

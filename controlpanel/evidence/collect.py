@@ -71,7 +71,7 @@ def take_access_before(run, attempt=None) -> EvidenceReport:
     """The "before" access map (subjects chosen here, once), taken with the data assessment."""
     started = time.monotonic()
     with target_connection(run.target, application_name=APP) as conn:
-        access = access_checkpoint(conn).map
+        access = access_checkpoint(conn, connect=lambda: connect(run.target, application_name=APP)).map
     unmeasured = [c for c in access.cells if c.error]
     return EvidenceReport.objects.create(
         run=run, kind=EvidenceReport.Kind.ACCESS_BEFORE, passed=not access.error and not unmeasured,
@@ -106,7 +106,8 @@ def _access(conn, run) -> tuple[bool | None, dict]:
     if before is None:
         return False, {"error": "cannot measure: no 'before' access map (it is taken when the data assessment "
                                 "succeeds, before Step 1)"}
-    checkpoint = access_checkpoint(conn, AccessMap.from_dict(before.data))
+    checkpoint = access_checkpoint(conn, AccessMap.from_dict(before.data),
+                                   connect=lambda: connect(run.target, application_name=APP))
     diff = checkpoint.diff
     assert diff is not None  # a checkpoint against a "before" map always has its diff
     return diff.passed, {"diff": diff.as_dict(), "after": _compact(checkpoint.map), "before_report": before.pk,

@@ -59,7 +59,7 @@ def take_baseline(copy_target) -> Baseline:
             base.legacy_users = [r[0] for r in conn.execute("SELECT id::text FROM auth.users ORDER BY id")]
             base.tenant_rows = sum(n for t, n in base.snapshot["counts"].items() if t.startswith("public."))
             try:  # a bundle-independent measure, but guarded apart: without it the other evidence still stands
-                base.access = access_checkpoint(conn).map
+                base.access = access_checkpoint(conn, connect=_more_sessions(copy_target)).map
             except psycopg.Error as exc:
                 base.access_error = error_text(exc)
             # The old app's busiest table with an owner column: where its writes go.
@@ -102,14 +102,19 @@ def _subset(access: AccessMap, users: int) -> AccessMap:
                      cells=[c for c in access.cells if c.subject in keys], error=access.error)
 
 
-def _access(conn, stage: str, before: AccessMap | None, final: bool) -> v.Verdict:
+def _more_sessions(copy_target):
+    """Opens further connections to the copy: the access map probes users side by side."""
+    return lambda: connect(copy_target, application_name=APP)
+
+
+def _access(conn, stage: str, before: AccessMap | None, final: bool, copy_target) -> v.Verdict:
     if before is None:
         return v.judge_access(stage, None, final=final, error="no access map was taken before the forward files")
     if before.error:
         return v.judge_access(stage, None, final=final,
                               error=f"the map before the forward files failed: {before.error}")
     try:
-        diff = access_checkpoint(conn, before).diff
+        diff = access_checkpoint(conn, before, connect=_more_sessions(copy_target)).diff
     except psycopg.Error as exc:
         return v.judge_access(stage, None, final=final, error=error_text(exc))
     return v.judge_access(stage, diff, final=final)
@@ -119,7 +124,7 @@ def intermediate(copy_target, stage: str, base: Baseline) -> list[v.Verdict]:
     """After a forward file that is not the last: a policy of one file can expose rows until the next has run."""
     subset = _subset(base.access, INTERMEDIATE_USERS) if base.access else None
     with connect(copy_target, application_name=APP) as conn:
-        return [_access(conn, stage, subset, final=False), _probes(conn, stage, final=False)]
+        return [_access(conn, stage, subset, final=False, copy_target=copy_target), _probes(conn, stage, final=False)]
 
 
 def _guard(key: str, criterion: str, fn) -> v.Verdict:
@@ -166,7 +171,8 @@ def final(copy_target, base: Baseline, manifest, budget_percent: float, sla_ms: 
                                  "; ".join(f"{f.severity} {f.code} {f.object}" for f in bad[:5]),
                                  findings=[f.as_dict() for f in bad[:20]])
         out.append(_guard("rls_audit", "RLS audit", rls))
-        out.append(_guard("access", "Access diff", lambda: _access(conn, FINAL, base.access, final=True)
+        out.append(_guard("access", "Access diff", lambda: _access(conn, FINAL, base.access, final=True,
+                                                                     copy_target=copy_target)
                           if base.access else v.judge_access(FINAL, None, final=True, error=base.access_error)))
         out.append(_guard("probes", "Isolation probes", lambda: _probes(conn, FINAL, final=True)))
 

@@ -235,3 +235,27 @@ def test_probing_leaves_the_target_unchanged(before_map, migrated):
         assert schema_fingerprint(conn) == fingerprint and table_counts(conn, tables) == counts
         assert conn.execute("SELECT md5(string_agg(md5(r::text), ',' ORDER BY r.id)) FROM public.audit_reports r"
                             ).fetchone()[0] == digest
+
+
+def test_users_probed_side_by_side_give_the_same_map_as_one_session(before_map, migrated, settings):
+    # The shared-organization defect: every user reaches every row, so sessions probe (and lock) the same rows.
+    execute(migrated, """
+        INSERT INTO public.organization_memberships (organization_id, user_id, role, status)
+        SELECT (SELECT id FROM public.organizations ORDER BY id LIMIT 1), u.id, 'member', 'active' FROM auth.users u
+        ON CONFLICT DO NOTHING;
+    """)
+    settings.ACCESS_PROBE_SESSIONS = 1
+    one = _measure(migrated, before_map.subjects)
+    settings.ACCESS_PROBE_SESSIONS = 3
+    opened = []
+
+    def more():
+        opened.append(1)
+        return psycopg.connect(migrated, autocommit=True)
+
+    with psycopg.connect(migrated, autocommit=True) as conn:
+        three = measure_access(conn, before_map.subjects, connect=more)
+    assert len(opened) == 2 and not three.error
+    assert [s.key for s in three.subjects] == [s.key for s in one.subjects]
+    assert three.cells == one.cells
+    assert diff_access(before_map, three).exposures  # the defect is seen through the side-by-side probes too
