@@ -183,3 +183,39 @@ def test_preflight_and_rehearsal_run_as_tasks_from_the_page(transactional_db, cl
     assert rehearsal.passed, rehearsal.report.get("failure")
     assert "Yes: fingerprint before forward = after rollback" in client.get(
         f"/safety/rehearsals/{rehearsal.pk}/").content.decode()
+
+
+def test_dropping_the_organization_indexes_waits_out_a_busy_table_instead_of_failing(
+        transactional_db, lead, demo_target):
+    import psycopg
+
+    from controlpanel.runs.models import StepEvent
+    from controlpanel.targets.connection import dsn_for
+
+    migrate(demo_target)
+    run = engine.create_run(demo_target, lead)
+    with psycopg.connect(dsn_for(demo_target)) as blocker:  # a transaction holding a conflicting lock
+        blocker.execute("LOCK TABLE public.audit_reports IN SHARE MODE")
+        engine.start_step(run, "rollback.drop_indexes", lead, confirm_target=demo_target.name)
+        wait_until(lambda: StepEvent.objects.filter(attempt__step__run=run, data__lock_retry=True).exists(),
+                   timeout=60, what="a lock-timeout retry")
+    step = wait_step(run, "rollback.drop_indexes", timeout=120)
+    assert step.status == "succeeded", step.attempts.latest("number").error
+    assert query(demo_target, "SELECT indexname FROM pg_indexes WHERE schemaname = 'public' "
+                              "AND indexdef LIKE '%organization_id%' AND tablename = 'audit_reports'") == []
+
+    with psycopg.connect(dsn_for(demo_target)) as blocker:
+        # An old snapshot: CREATE INDEX CONCURRENTLY times out waiting for it after creating the index, INVALID.
+        blocker.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        blocker.execute("SELECT count(*) FROM public.profiles")
+        retries = StepEvent.objects.filter(data__lock_retry=True).count()
+        engine.start_step(run, "rollback.create_indexes", lead, confirm_target=demo_target.name)
+        wait_until(lambda: StepEvent.objects.filter(attempt__step__key="rollback.create_indexes",
+                                                    attempt__step__run=run, data__lock_retry=True).exists(),
+                   timeout=60, what="a retry")
+    step = wait_step(run, "rollback.create_indexes", timeout=120)
+    assert step.status == "succeeded", step.attempts.latest("number").error
+    assert StepEvent.objects.filter(data__lock_retry=True).count() > retries
+    assert query(demo_target, "SELECT count(*) FILTER (WHERE i.indisvalid), count(*) FROM pg_index i "
+                              "WHERE i.indrelid = 'public.audit_reports'::regclass "
+                              "AND pg_get_indexdef(i.indexrelid) LIKE '%organization_id%'") == [(1, 1)]

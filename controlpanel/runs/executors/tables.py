@@ -1,5 +1,7 @@
 """Partial rollback actions from the runbook: RLS off/on for one table, organization indexes off/on."""
 
+import time
+
 import psycopg
 from django.conf import settings
 from psycopg import sql
@@ -19,6 +21,28 @@ def _set_lock_timeout(ctx):
     ctx.conn.execute(f"SET lock_timeout = {int(settings.STEP_LOCK_TIMEOUT_MS)}")
 
 
+def _execute(ctx, statement, before_retry=None) -> None:
+    """One statement under the short lock timeout, retried with back-off as the SQL files are: a busy table
+    delays the action (DROP INDEX CONCURRENTLY waits for every transaction on the table) instead of failing it."""
+    retries = int(settings.STEP_LOCK_RETRIES)
+    for attempt in range(retries + 1):
+        try:
+            ctx.conn.execute(statement)
+            return
+        except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected) as exc:
+            if attempt == retries or ctx.is_cancelled():
+                raise
+            wait = min(0.5 * 2 ** attempt, 10.0)
+            what = "Lock timeout" if isinstance(exc, psycopg.errors.LockNotAvailable) else "Deadlock"
+            ctx.sink.emit("info", f"{what} on {statement.as_string(ctx.conn)}; retry {attempt + 1}/{retries} "
+                                  f"in {wait:.1f}s", lock_retry=True)
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline and not ctx.is_cancelled():
+                time.sleep(0.1)
+            if before_retry is not None:
+                before_retry()
+
+
 def _table(ctx) -> str:
     table = ctx.params.get("table", "")
     allowed = tenant_tables(ctx.conn) + existing_tables(ctx.conn, ORGANIZATION_TABLES)
@@ -33,7 +57,7 @@ def _rls(ctx, enable: bool) -> dict:
     verb = "ENABLE" if enable else "DISABLE"
     statement = sql.SQL("ALTER TABLE public.{} " + verb + " ROW LEVEL SECURITY").format(sql.Identifier(table))
     ctx.sink.emit("statement", statement.as_string(ctx.conn))
-    ctx.conn.execute(statement)
+    _execute(ctx, statement)
     enabled = ctx.conn.execute("SELECT relrowsecurity FROM pg_class WHERE oid = %s::regclass",
                                (f"public.{table}",)).fetchone()[0]
     if enabled != enable:
@@ -50,11 +74,20 @@ def _drop_indexes(ctx) -> dict:
         statement = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS public.{}").format(sql.Identifier(index["index"]))
         ctx.sink.emit("statement", statement.as_string(ctx.conn))
         try:
-            ctx.conn.execute(statement)
+            _execute(ctx, statement)
         except psycopg.Error as exc:  # keep the definitions of those already gone, so they can be re-created
             raise StepFailed(f"Dropping {index['index']} failed: {str(exc).strip()}", dropped=dropped) from None
         dropped.append(index)
     return {"dropped": dropped}
+
+
+def _drop_invalid(ctx, name: str) -> None:
+    invalid = ctx.conn.execute("SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)",
+                               (f"public.{name}",)).fetchone()
+    if invalid and invalid[0]:
+        statement = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS public.{}").format(sql.Identifier(name))
+        ctx.sink.emit("statement", statement.as_string(ctx.conn) + " (an interrupted build left it INVALID)")
+        _execute(ctx, statement)
 
 
 def _dropped_since_last_create(run) -> list[dict]:
@@ -81,7 +114,9 @@ def _create_indexes(ctx) -> dict:
     for index in dropped:
         definition = index["definition"].replace("CREATE INDEX ", "CREATE INDEX CONCURRENTLY IF NOT EXISTS ", 1)
         ctx.sink.emit("statement", definition)
-        ctx.conn.execute(definition)
+        # A CREATE INDEX CONCURRENTLY that timed out leaves an INVALID index that IF NOT EXISTS would keep.
+        _drop_invalid(ctx, index["index"])
+        _execute(ctx, sql.SQL(definition), before_retry=lambda name=index["index"]: _drop_invalid(ctx, name))
         created.append(index["index"])
     return {"created": created}
 
