@@ -50,7 +50,7 @@ def states_for(runs: list[Run]) -> dict[int, RunState]:
 
 def version(run: Run, steps: dict[str, StepRun], attempts: dict[int, Attempt]) -> str:
     """Changes whenever a step changes state or gets a new attempt: the run page is then reloaded."""
-    parts = [run.status] + [f"{s.key}:{'active' if s.is_active else s.status}:"
+    parts = [run.status] + [f"{s.key}:{s.status}:"
                             f"{attempts[s.pk].number if s.pk in attempts else 0}" for s in steps.values()]
     return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
 

@@ -164,8 +164,8 @@ def _step_context(request, run, key, live=False):
 
 def live_version(run, step, attempt) -> str:
     """What the parts of the step page outside the live area depend on (checklist, actions, blockers)."""
-    state = "active" if step.is_active else step.status
-    return f"{state}-{attempt.number if attempt else 0}-{run.status}"
+    # queued -> running counts: the header above the live area says which (one reload when the worker starts).
+    return f"{step.status}-{attempt.number if attempt else 0}-{run.status}"
 
 
 def _actions(context) -> dict:

@@ -36,6 +36,12 @@ def test_a_paused_backfill_says_paused_offers_resume_and_the_log_follows_its_tai
     target = target_factory(template=big_template)
     with psycopg.connect(dsn_for(target), autocommit=True) as conn:
         conn.execute(f"ALTER DATABASE {dsn_for(target).rsplit('/', 1)[1]} SET migration.batch_size = 300")
+        # Each backfill batch of audit_reports takes 0.1 s more (200 batches: 20 s), so the pause below lands
+        # while batches are still running on any machine (unslowed, the whole step can end before the click).
+        conn.execute("CREATE FUNCTION public.test_slow_batch() RETURNS trigger LANGUAGE plpgsql AS "
+                     "$$ BEGIN PERFORM pg_sleep(0.1); RETURN NULL; END $$")
+        conn.execute("CREATE TRIGGER test_slow_batch AFTER UPDATE ON public.audit_reports "
+                     "FOR EACH STATEMENT EXECUTE FUNCTION public.test_slow_batch()")
     run = engine.create_run(target, alice)
     complete_prerequisites(run, alice)
     run_step(run, "step1.schema", alice)
@@ -62,7 +68,7 @@ def test_a_paused_backfill_says_paused_offers_resume_and_the_log_follows_its_tai
     assert page.eval_on_selector("#step-log", at_bottom)
     page.screenshot(path=str(artifacts_dir / "cockpit-log-tail.png"), full_page=True)
 
-    page.once("dialog", lambda dialog: dialog.accept())
+    assert Attempt.objects.get(step__run=run, step__key="step1.data").status == "running"  # else no pause to see
     page.click("#pause-button")
     page.wait_for_selector('#live[data-status="paused"]', timeout=60000)
     assert "Resume continues" in page.inner_text("#step-paused")
