@@ -224,6 +224,9 @@ RUNBOOK_SIZE_BUDGET_PERCENT = env_int("RUNBOOK_SIZE_BUDGET_PERCENT", 10)  # data
 ACCESS_EXPOSED_SCHEMAS = [s for s in env_str("ACCESS_EXPOSED_SCHEMAS", "public").split(",") if s]
 ACCESS_ALL_USERS_UP_TO = env_int("ACCESS_ALL_USERS_UP_TO", 500)
 ACCESS_SAMPLE_USERS = env_int("ACCESS_SAMPLE_USERS", 200)
+# How old the run page may be when many people watch one run (runs.views.run_page_body): a step changing state
+# renders it anew at once; evidence, approvals and gates show within this many seconds. 0: never shared.
+RUN_PAGE_CACHE_SECONDS = env_int("RUN_PAGE_CACHE_SECONDS", 2)
 ACCESS_PROBE_TIMEOUT_MS = env_int("ACCESS_PROBE_TIMEOUT_MS", 15000)
 # Sessions probing sampled users side by side (the target serves them in parallel); 1 probes one after another.
 ACCESS_PROBE_SESSIONS = env_int("ACCESS_PROBE_SESSIONS", 2)

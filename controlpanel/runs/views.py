@@ -1,14 +1,18 @@
 """The on-call engineer's cockpit: thin views over runs.engine; nothing here touches a target database."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.http import Http404, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html_join
-from django.utils.timezone import localtime
+from django.utils.safestring import mark_safe
+from django.utils.timezone import get_current_timezone_name, localtime
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
@@ -101,15 +105,36 @@ def _timeline(run):
 @requires(roles.VIEW_RUNS)
 def run_detail(request, run_id):
     run = get_object_or_404(Run.objects.select_related("target", "created_by"), pk=run_id)
-    context = {
-        "run": run,
-        "phases": _timeline(run),
-        "production_blockers": gates.production_gates(run),
-        "overrides": run.overrides.select_related("lead").order_by("at"),
-        "override_form": OverrideForm(),
-        "panels": render_panels(RUN_PANELS, request, run),
-    } | _cockpit_context(run)
-    return render(request, "runs/detail.html", context)
+    return render(request, "runs/detail.html", {"run": run, "body": run_page_body(request, run)})
+
+
+_CSRF_PLACEHOLDER = "__run_page_csrf__"
+
+
+def run_page_body(request, run) -> str:
+    """The run page below the layout, rendered once per (run state, viewer kind, time zone) every
+    settings.RUN_PAGE_CACHE_SECONDS and shared: 100 viewers cost one render, not 100. What differs per viewer is
+    in the key — the role's controls, a lead's own approvals (no self-approval), the viewer's time zone — and the
+    CSRF token, put in per request. A request carrying messages (just after an action) renders afresh: it sees its change."""
+    cockpit_context = _cockpit_context(run)
+    role = roles.role_of(request.user)
+    viewer = f"user{request.user.pk}" if role == roles.LEAD else str(role).replace(" ", "_")
+    key = (f"run-page:{run.pk}:{cockpit_context['cockpit_version']}:{viewer}:{request.user.is_staff}:"
+           f"{get_current_timezone_name()}")
+    html = None if len(messages.get_messages(request)) else cache.get(key)
+    if html is None:
+        context = {
+            "run": run,
+            "phases": _timeline(run),
+            "production_blockers": gates.production_gates(run),
+            "overrides": run.overrides.select_related("lead").order_by("at"),
+            "override_form": OverrideForm(),
+            "panels": render_panels(RUN_PANELS, request, run),
+            "csrf_token": _CSRF_PLACEHOLDER,
+        } | cockpit_context
+        html = render_to_string("runs/_detail_body.html", context, request)
+        cache.set(key, html, timeout=settings.RUN_PAGE_CACHE_SECONDS)
+    return mark_safe(html.replace(_CSRF_PLACEHOLDER, get_token(request)))  # noqa: S308 - rendered by our template
 
 
 def _cockpit_context(run, step_key=None) -> dict:
