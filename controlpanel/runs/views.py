@@ -115,7 +115,8 @@ def run_page_body(request, run) -> str:
     """The run page below the layout, rendered once per (run state, viewer kind, time zone) every
     settings.RUN_PAGE_CACHE_SECONDS and shared: 100 viewers cost one render, not 100. What differs per viewer is
     in the key — the role's controls, a lead's own approvals (no self-approval), the viewer's time zone — and the
-    CSRF token, put in per request. A request carrying messages (just after an action) renders afresh: it sees its change."""
+    CSRF token, put in per request. A request carrying messages (just after an action) renders afresh: it sees
+    its change."""
     cockpit_context = _cockpit_context(run)
     role = roles.role_of(request.user)
     viewer = f"user{request.user.pk}" if role == roles.LEAD else str(role).replace(" ", "_")
