@@ -23,6 +23,7 @@ class RunState:
     attempt: Attempt | None = None  # its latest attempt (live progress and locks when active)
     next_key: str | None = None  # the step "Next step →" opens
     contacts: list = field(default_factory=list)
+    contacts_area: str = ""  # whose contacts: the area of the step the line (or the page) is about
 
     @property
     def next_title(self) -> str:
@@ -55,12 +56,16 @@ def version(run: Run, steps: dict[str, StepRun], attempts: dict[int, Attempt]) -
     return hashlib.sha1("|".join(parts).encode()).hexdigest()[:12]
 
 
-def run_state(run: Run, steps: dict[str, StepRun], attempts: dict[int, Attempt], *, contacts=True) -> RunState:
+def run_state(run: Run, steps: dict[str, StepRun], attempts: dict[int, Attempt], *, contacts=True,
+              page_step: str | None = None) -> RunState:
+    """``page_step``: on a step page, whom to call is that step's area (a Workers step page names the Workers
+    team even while the run's current step is a database one)."""
     state = _state(run, steps, attempts)
     if contacts:
-        area = RUNBOOK.step(state.step.key).area if state.step else None
+        key = page_step or (state.step.key if state.step else None)
+        area = RUNBOOK.step(key).area if key else None
         people = list(Contact.objects.filter(area=area)) if area else []
-        state = RunState(state.tone, state.line, state.step, state.attempt, state.next_key, people)
+        state = RunState(state.tone, state.line, state.step, state.attempt, state.next_key, people, area or "")
     return state
 
 

@@ -141,7 +141,7 @@ def run_page_body(request, run) -> str:
 def _cockpit_context(run, step_key=None) -> dict:
     """The header: on the run page the step to act on; on a step page the next one once this one succeeded."""
     steps, attempts = cockpit.load(run)
-    state = cockpit.run_state(run, steps, attempts)
+    state = cockpit.run_state(run, steps, attempts, page_step=step_key)
     if step_key is None:
         next_key = state.next_key
         poll_url = reverse("runs:live", args=[run.pk])

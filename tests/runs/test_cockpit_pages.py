@@ -87,3 +87,18 @@ def test_support_home_opens_on_the_lookup(client, support):
     client.force_login(support)
     response = client.get("/")
     assert response.status_code == 302 and response.url == "/support/"
+
+
+@pytest.mark.django_db
+def test_a_step_page_names_whom_to_call_for_its_own_step(client, oncall, demo_target):
+    from controlpanel.support.models import Contact
+
+    Contact.objects.create(area="database", name="Dana DBA", how_to_reach="#db-oncall")
+    Contact.objects.create(area="workers", name="Walt Workers", how_to_reach="#workers")
+    run = engine.create_run(demo_target, oncall)  # the run's current step is the backup: a database step
+    client.force_login(oncall)
+    run_page = client.get(f"/runs/{run.pk}/").content.decode()
+    workers_page = client.get(f"/runs/{run.pk}/steps/step3.check/").content.decode()
+    assert "Dana DBA" in run_page and "Walt Workers" not in run_page
+    assert "Who to call (workers)" in workers_page and "Walt Workers" in workers_page
+    assert "Dana DBA" not in workers_page
