@@ -227,6 +227,8 @@ ACCESS_SAMPLE_USERS = env_int("ACCESS_SAMPLE_USERS", 200)
 # How old the run page may be when many people watch one run (runs.views.run_page_body): a step changing state
 # renders it anew at once; evidence, approvals and gates show within this many seconds. 0: never shared.
 RUN_PAGE_CACHE_SECONDS = env_int("RUN_PAGE_CACHE_SECONDS", 2)
+# Users whose typical operations are timed before Step 1 and again after Step 5 (the SLA line's ratios).
+EVIDENCE_TIMED_USERS = env_int("EVIDENCE_TIMED_USERS", 20)
 ACCESS_PROBE_TIMEOUT_MS = env_int("ACCESS_PROBE_TIMEOUT_MS", 15000)
 # Sessions probing sampled users side by side (the target serves them in parallel); 1 probes one after another.
 ACCESS_PROBE_SESSIONS = env_int("ACCESS_PROBE_SESSIONS", 2)

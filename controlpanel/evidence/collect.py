@@ -2,8 +2,10 @@
 
 import logging
 import time
+from dataclasses import asdict
 
 import psycopg
+from django.conf import settings
 from django.utils import timezone
 
 from controlpanel.runbook.definition import RUNBOOK
@@ -17,7 +19,7 @@ from .models import EvidenceReport, Snapshot
 from .probes import run_isolation_probes
 from .rls_audit import BLOCKING, audit_rls, blocking, new_findings, policy_coverage
 from .snapshots import collect_snapshot
-from .timing import index_usage, measure_sla
+from .timing import OperationTiming, compare_operations, index_usage, measure_sla, typical_operations
 
 log = logging.getLogger(__name__)
 APP = "controlpanel-evidence"
@@ -58,8 +60,19 @@ def _probes(conn, run) -> tuple[bool | None, dict]:
 
 
 def _sla(conn, run) -> tuple[bool | None, dict]:
+    """The SLA as one member, and the typical operations as the same users timed before Step 1 (ratios)."""
     result = measure_sla(conn)
-    return (None if result.get("error") else result["passed"]), result
+    passed = None if result.get("error") else result["passed"]
+    before = before_access_report(run)
+    timed = (before.data.get("operations") if before else None) or []
+    if timed:
+        before_ops = [OperationTiming(**t) for t in timed]
+        users = list(dict.fromkeys(t.user_id for t in before_ops))
+        result["same_users"] = compare_operations(before_ops, typical_operations(conn, users),
+                                                  sla_ms=result.get("sla_ms") or 500.0)
+        if passed is not None:
+            passed = passed and all(row["passed"] for row in result["same_users"])
+    return passed, result
 
 
 def _indexes(conn, run) -> tuple[bool | None, dict]:
@@ -72,11 +85,15 @@ def take_access_before(run, attempt=None) -> EvidenceReport:
     started = time.monotonic()
     with target_connection(run.target, application_name=APP) as conn:
         access = access_checkpoint(conn, connect=lambda: connect(run.target, application_name=APP)).map
+        # The typical operations as sampled users (heaviest first), timed again as the same users after Step 5.
+        users = [s.user_id for s in access.subjects if s.user_id][:settings.EVIDENCE_TIMED_USERS]
+        operations = [asdict(t) for t in typical_operations(conn, users)] if users and not access.error else []
     unmeasured = [c for c in access.cells if c.error]
     return EvidenceReport.objects.create(
         run=run, kind=EvidenceReport.Kind.ACCESS_BEFORE, passed=not access.error and not unmeasured,
         error=access.error or (f"{len(unmeasured)} cell(s) cannot be measured" if unmeasured else ""),
-        data=access.as_dict(), collected_at=timezone.now(), seconds=round(time.monotonic() - started, 3))
+        data=access.as_dict() | {"operations": operations}, collected_at=timezone.now(),
+        seconds=round(time.monotonic() - started, 3))
 
 
 def before_access_report(run) -> EvidenceReport | None:

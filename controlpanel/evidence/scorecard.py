@@ -156,7 +156,10 @@ def _judge_sla(run, ctx: dict) -> tuple[str, dict]:
     report = ctx["sla"]
     ops = [{k: o.get(k) for k in ("key", "median_ms", "worst_ms", "passed", "error")}
            for o in (report.data.get("operations", []) if report else [])]
-    return _report_verdict(report), {"sla_ms": report.data.get("sla_ms") if report else None, "operations": ops}
+    same_users = [{k: r.get(k) for k in ("key", "users", "median_ratio", "worst_ratio", "worst_after_ms", "passed")}
+                  for r in (report.data.get("same_users", []) if report else [])]
+    return _report_verdict(report), {"sla_ms": report.data.get("sla_ms") if report else None, "operations": ops,
+                                     "same_users_after_over_before": same_users}
 
 
 def _judge_size(run, ctx: dict) -> tuple[str, dict]:

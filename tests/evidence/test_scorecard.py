@@ -48,6 +48,11 @@ def test_a_correct_migration_scores_all_green(transactional_db, oncall, support,
     lines = statuses(run)
     probes = EvidenceReport.objects.get(run=run, kind="probes")
     assert probes.passed, [c for c in probes.data["cells"] if c["status"] not in ("ok", "n/a")]
+    # The typical operations timed as the same sampled users before Step 1 and after Step 5, as ratios.
+    same_users = EvidenceReport.objects.get(run=run, kind="sla").data["same_users"]
+    assert {r["key"] for r in same_users} == {"count_my_reports", "latest_50", "open_report", "list_my_jobs",
+                                              "create_report"}
+    assert all(r["users"] > 0 and r["worst_ratio"] is not None and r["passed"] for r in same_users), same_users
     assert {k: v for k, v in lines.items() if k not in MANUAL} == {k: "met" for k in lines if k not in MANUAL}
     assert {lines[k] for k in MANUAL} == {"not_measured"}
 
@@ -59,7 +64,7 @@ def test_a_correct_migration_scores_all_green(transactional_db, oncall, support,
     assert AuditEvent.objects.filter(action="evidence.sign_off", object_id=str(run.pk)).count() == len(MANUAL)
 
     page = client.get(reverse("evidence:run", args=[run.pk]))
-    assert page.status_code == 200 and b"Isolation probes" in page.content
+    assert page.status_code == 200 and b"Isolation probes" in page.content and b'id="same-users"' in page.content
     assert b"postgresql://" not in page.content
     detail = client.get(reverse("runs:detail", args=[run.pk]))
     assert b"Success criteria" in detail.content
