@@ -21,6 +21,7 @@ from controlpanel.evidence.scorecard import size_budget_percent
 from controlpanel.runbook.definition import RUNBOOK, STEP1
 from controlpanel.runbook.validation import judge
 from controlpanel.runs.bundle import bundle_dir, checksums
+from controlpanel.targets import contents
 from controlpanel.targets.catalog import diff_fingerprints, schema_fingerprint, table_counts
 from controlpanel.targets.connection import TargetUnavailable, connect, scalar
 from controlpanel.targets.manifest import ManifestError, load_manifest
@@ -100,6 +101,7 @@ def run_file(copy_target, script, phase: str, run_number: int = 1, writer_tables
     sampler = LockSampler(copy_target, conn.info.backend_pid)
     sampler.start()
     gate = WriterGate(sink, copy_target, conn, writer_tables, script.name) if writer_tables else None
+    entry["xid_before"] = contents.current_xid(conn)
     started = time.monotonic()
     try:
         result = run_script(conn, script, gate or sink, _options())
@@ -218,8 +220,11 @@ def _per_file_evidence(copy_target, base, entry: dict, position: int, threshold:
     out.append(judge_writer_blocks(stage, entry.get("writer_blocks", [])))
     out.append(judge_strong_locks(stage, entry["locks_sampled"]["samples_by_mode"],
                                   entry["locks_sampled"]["interval_seconds"], threshold, base.tables))
-    out.append(judge_duration(stage, entry["seconds"], entry.get("rows", 0), STEP1.steps[position].minutes,
-                              base.tenant_rows))
+    # Rows the file wrote, statements and procedures alike (statement row counts miss what a DO block writes).
+    written = evidence.rows_written(copy_target, base.tables, entry["xid_before"])
+    entry["rows_written"] = written
+    out.append(judge_duration(stage, entry["seconds"], max(entry.get("rows", 0), written),
+                              STEP1.steps[position].minutes, base.tenant_rows))
     if position < len(FORWARD_FILES) - 1:
         out.extend(evidence.intermediate(copy_target, stage, base))
     return out

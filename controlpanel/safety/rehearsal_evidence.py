@@ -72,6 +72,11 @@ def take_baseline(copy_target) -> Baseline:
     return base
 
 
+def rows_written(copy_target, tables, xid: int) -> int:
+    with connect(copy_target, application_name=APP) as conn:
+        return contents.rows_written_since(conn, tables, xid)
+
+
 def relfilenodes(copy_target, tables) -> dict:
     with connect(copy_target, application_name=APP) as conn:
         return contents.relfilenodes(conn, tables)

@@ -70,6 +70,24 @@ def relfilenodes(conn, tables) -> dict[str, int]:
     return dict(rows)
 
 
+def current_xid(conn) -> int:
+    """A transaction id to count later writes from (rows_written_since)."""
+    return int(conn.execute("SELECT xid(pg_catalog.pg_current_xact_id())::text::bigint").fetchone()[0])
+
+
+def rows_written_since(conn, tables, xid: int) -> int:
+    """Rows of ``tables`` (schema.name) inserted or updated by transactions after ``xid``: the row versions
+    whose xmin is newer. Counts what DO blocks and procedures wrote, which statement row counts do not show."""
+    total = 0
+    for table in tables:
+        schema, name = table.split(".", 1)
+        if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is None:
+            continue
+        total += conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE age(xmin) < age(%s::text::xid)").format(
+            sql.Identifier(schema, name)), (xid,)).fetchone()[0]
+    return total
+
+
 def save_row_digests(conn, shapes: list[TableShape]) -> dict:
     """Store (key, column hashes) per table; returns what can be compared later.
 
