@@ -15,7 +15,7 @@ import pytest
 from django.conf import settings
 
 from controlpanel.targets import zoo
-from tests.support import targets as target_support
+from tests.helpers import targets as target_support
 
 ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("SUPABASE_SERVICE_KEY", "test-service-key-not-secret")

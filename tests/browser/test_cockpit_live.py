@@ -7,8 +7,8 @@ from controlpanel.runs import engine
 from controlpanel.runs.models import Attempt
 from controlpanel.targets.connection import dsn_for
 from tests.conftest import login
+from tests.helpers.waiting import wait_until
 from tests.runs.conftest import complete_prerequisites, run_step
-from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("celery_worker")]
 

@@ -8,8 +8,8 @@ from controlpanel.evidence.locks import judge_run_locks
 from controlpanel.runs import engine
 from controlpanel.targets.connection import dsn_for
 from tests.conftest import login
+from tests.helpers.waiting import wait_step
 from tests.runs.conftest import complete_prerequisites, run_step
-from tests.support.waiting import wait_step
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("celery_worker")]
 

@@ -3,8 +3,8 @@
 import psycopg
 import pytest
 
-from tests.support import targets as target_support
-from tests.support.targets import psql_file  # noqa: F401 - the tests apply single files too
+from tests.helpers import targets as target_support
+from tests.helpers.targets import psql_file  # noqa: F401 - the tests apply single files too
 
 migrate = target_support.apply_bundle
 

@@ -7,7 +7,7 @@ import pytest
 
 from controlpanel.evidence.access import AccessDiff, AccessMap, diff_access, measure_access
 from controlpanel.targets.catalog import schema_fingerprint, table_counts
-from tests.support import targets as target_support
+from tests.helpers import targets as target_support
 
 from .conftest import execute
 

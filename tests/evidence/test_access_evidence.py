@@ -7,7 +7,7 @@ from controlpanel.evidence.collect import collect_evidence, take_access_before
 from controlpanel.evidence.models import EvidenceReport
 from controlpanel.evidence.scorecard import build_scorecard
 from controlpanel.runs import engine
-from tests.support import targets as target_support
+from tests.helpers import targets as target_support
 
 from .conftest import execute
 

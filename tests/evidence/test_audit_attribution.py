@@ -4,8 +4,8 @@ from controlpanel.evidence.collect import collect_evidence, take_snapshot
 from controlpanel.evidence.models import EvidenceReport, Snapshot
 from controlpanel.runs import engine
 from controlpanel.targets.connection import dsn_for
+from tests.helpers.targets import psql_file
 from tests.safety.broken_bundles import POLICIES, SCHEMA, STATIC, apply
-from tests.support.targets import psql_file
 
 
 def test_only_findings_new_since_before_are_attributed_to_the_migration(target_factory, oncall, bundle_copy):

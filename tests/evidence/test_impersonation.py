@@ -5,7 +5,7 @@ import pytest
 
 from controlpanel.evidence.impersonation import NO_USER, as_role, rolled_back
 from controlpanel.targets import zoo
-from tests.support.platform import as_admin
+from tests.helpers.platform import as_admin
 
 USER = "6a3f2b1c-0000-4000-8000-000000000001"
 

@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from django.core.management import call_command
 
-from tests.support import targets as target_support
+from tests.helpers import targets as target_support
 
 
 @pytest.mark.django_db

@@ -3,7 +3,7 @@
 import pytest
 
 from controlpanel.targets.checks import check_target
-from tests.support.platform import as_admin, login_role, migrator
+from tests.helpers.platform import as_admin, login_role, migrator
 
 
 @pytest.mark.django_db

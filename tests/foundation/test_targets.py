@@ -11,7 +11,7 @@ from controlpanel.targets.checks import check_target
 from controlpanel.targets.connection import TargetUnavailable, connect
 from controlpanel.targets.models import Target
 from controlpanel.targets.seeding import seed_target
-from tests.support import targets as target_support
+from tests.helpers import targets as target_support
 
 SECRET_DSN = "postgresql://postgres:s3cr3t-pw@127.0.0.1:5432/{db}"
 

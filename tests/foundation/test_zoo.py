@@ -6,7 +6,7 @@ import psycopg
 import pytest
 
 from controlpanel.targets import zoo
-from tests.support import targets as target_support
+from tests.helpers import targets as target_support
 
 USERS, REPORTS = 30, 300
 TENANT = ("profiles", "audit_reports", "automation_jobs", "generated_automations")

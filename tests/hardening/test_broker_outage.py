@@ -11,8 +11,8 @@ import pytest
 from controlpanel.runbook.definition import RUNBOOK
 from controlpanel.runs import engine
 from controlpanel.runs.models import StepCommand, StepRun
+from tests.helpers.waiting import wait_step, wait_until
 from tests.runs.test_faults import private_redis, use_broker  # noqa: F401  (fixture)
-from tests.support.waiting import wait_step, wait_until
 
 STEP = "step3.deploy"
 

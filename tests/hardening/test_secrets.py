@@ -119,7 +119,7 @@ def test_command_output_is_redacted_even_split_across_lines(secret_target):
 
 def test_task_results_are_not_logged_by_the_worker(transactional_db, celery_worker, demo_target):
     from controlpanel.targets.tasks import check_target_task
-    from tests.support.waiting import wait_until
+    from tests.helpers.waiting import wait_until
 
     check_target_task.delay(demo_target.pk)
     wait_until(lambda: demo_target.refresh_from_db() or demo_target.last_check, timeout=60, what="the check")

@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings as django_settings
 
 from controlpanel.core.dbroles import app_role
-from tests.support.waiting import wait_until
+from tests.helpers.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.support import targets as target_support
+from tests.helpers import targets as target_support
 
 ORGANIZATIONS = 6  # shared organizations made by distribute_into_organizations after the migration
 # Every organization: those, one personal organization per user of the template (200) and the unassigned one.

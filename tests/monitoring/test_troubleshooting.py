@@ -9,7 +9,7 @@ from controlpanel.monitoring.models import TroubleshootingResult
 from controlpanel.monitoring.tasks import refresh_troubleshooting_now
 from controlpanel.monitoring.troubleshooting import ROW_LIMIT
 from controlpanel.targets.connection import dsn_for
-from tests.support.targets import forward_files, psql_file
+from tests.helpers.targets import forward_files, psql_file
 
 from .conftest import ALL_ORGANIZATIONS
 

@@ -1,6 +1,6 @@
 from controlpanel.runs import engine
 from controlpanel.runs.models import StepRun
-from tests.support.waiting import wait_step
+from tests.helpers.waiting import wait_step
 
 
 def run_step(run, key, user, **kwargs) -> StepRun:

@@ -15,7 +15,7 @@ from controlpanel.runs.models import Attempt, Run, StepEvent
 from controlpanel.targets.catalog import schema_fingerprint
 from controlpanel.targets.connection import dsn_for
 from controlpanel.targets.models import Target
-from tests.support.waiting import wait_step, wait_until
+from tests.helpers.waiting import wait_step, wait_until
 
 from .conftest import complete_prerequisites, run_step
 

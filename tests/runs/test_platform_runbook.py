@@ -19,8 +19,8 @@ from controlpanel.runs.models import Run
 from controlpanel.safety.models import PreflightReport, Rehearsal
 from controlpanel.targets.catalog import diff_fingerprints, schema_fingerprint, table_counts
 from controlpanel.targets.connection import target_connection
-from tests.support.platform import as_admin
-from tests.support.waiting import wait_step, wait_until
+from tests.helpers.platform import as_admin
+from tests.helpers.waiting import wait_step, wait_until
 
 pytestmark = pytest.mark.usefixtures("celery_worker")
 

@@ -9,7 +9,7 @@ import pytest
 from controlpanel.runs import engine
 from controlpanel.runs.models import Attempt, StepCommand, StepEvent
 from controlpanel.targets.connection import dsn_for
-from tests.support.waiting import wait_step
+from tests.helpers.waiting import wait_step
 
 from .conftest import complete_prerequisites, run_step
 

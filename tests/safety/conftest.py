@@ -6,7 +6,7 @@ import psycopg
 import pytest
 
 from controlpanel.targets.connection import dsn_for
-from tests.support import targets as target_support
+from tests.helpers import targets as target_support
 
 
 @pytest.fixture

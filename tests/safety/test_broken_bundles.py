@@ -8,7 +8,7 @@ from controlpanel.evidence.rls_audit import BLOCKING, audit_rls, new_findings
 from controlpanel.safety.bundlecheck import created_routines
 from controlpanel.safety.preflight import run_preflight
 from controlpanel.targets.connection import dsn_for
-from tests.support.targets import forward_files, psql_file
+from tests.helpers.targets import forward_files, psql_file
 
 from .broken_bundles import PLPGSQL, POLICIES, PREFLIGHT, SCHEMA, SEVERAL, STATIC, apply
 

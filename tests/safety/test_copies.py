@@ -7,7 +7,7 @@ from django.test import override_settings
 from controlpanel.safety import copies
 from controlpanel.safety.copies import CopyFailed, DisposableCopy
 from controlpanel.safety.rehearsal import rehearse
-from tests.support.platform import auth_owner, migrator
+from tests.helpers.platform import auth_owner, migrator
 
 from .conftest import add_auth_users_trigger, query
 

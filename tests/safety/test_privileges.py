@@ -2,7 +2,7 @@
 
 
 from controlpanel.safety.preflight import run_preflight
-from tests.support.platform import as_admin, auth_owner, login_role, migrator
+from tests.helpers.platform import as_admin, auth_owner, login_role, migrator
 
 from .conftest import AUTH_TRIGGER_DROP, ROLLBACK_FILE, add_auth_users_trigger, query
 

@@ -16,7 +16,7 @@ from controlpanel.safety.models import PreflightReport, Rehearsal, RollbackPrepa
 from controlpanel.safety.rollback import NO_BEFORE, verdict
 from controlpanel.targets.catalog import diff_fingerprints, schema_fingerprint, table_counts
 from controlpanel.targets.connection import target_connection
-from tests.support.waiting import wait_step, wait_until
+from tests.helpers.waiting import wait_step, wait_until
 
 from .conftest import edit, migrate, query
 

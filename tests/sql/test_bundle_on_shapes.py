@@ -5,8 +5,8 @@ import uuid
 import pytest
 
 from controlpanel.targets import zoo
-from tests.support import targets as target_support
-from tests.support.bundle_cycle import FORWARD, assert_bundle_cycle, bundle_dir, run_file, validate
+from tests.helpers import targets as target_support
+from tests.helpers.bundle_cycle import FORWARD, assert_bundle_cycle, bundle_dir, run_file, validate
 
 SHAPE_SETS = [("baseline",), ("minimal",), ("strict",), ("platform",), ("platform", "strict"),
               ("minimal", "strict", "platform")]

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from controlpanel.targets import zoo
-from tests.support import targets as target_support
-from tests.support.bundle_cycle import assert_bundle_cycle
+from tests.helpers import targets as target_support
+from tests.helpers.bundle_cycle import assert_bundle_cycle
 
 TENANT = ("profiles", "audit_reports", "automation_jobs", "generated_automations")
 EXTRA_TYPES = ("text", "integer", "jsonb", "integer NOT NULL DEFAULT 0", "jsonb NOT NULL DEFAULT '{}'::jsonb",

@@ -6,7 +6,7 @@ import psycopg
 import pytest
 
 from controlpanel.targets import zoo
-from tests.support.bundle_cycle import assert_bundle_cycle
+from tests.helpers.bundle_cycle import assert_bundle_cycle
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from sqlb_helpers import (
 
 from controlpanel.targets import zoo
 from controlpanel.targets.catalog import diff_fingerprints, schema_fingerprint, table_counts
-from tests.support import targets as target_support
+from tests.helpers import targets as target_support
 
 SHAPES = ["baseline", "minimal", "strict", "platform", "strict,platform", "minimal,platform"]
 

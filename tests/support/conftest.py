@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.support import targets as target_support
+from tests.helpers import targets as target_support
 
 ORGANIZATIONS = 3
 
