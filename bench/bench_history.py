@@ -52,24 +52,26 @@ def populate(runs: int, events: int) -> dict:
                                   notes)
             SELECT (%(targets)s::bigint[])[1 + g %% 4], (%(people)s::int[])[1 + g %% 2],
                    now() - (%(runs)s - g) * interval '2 hours', 'migrations_sql', %(checksums)s::jsonb,
-                   CASE WHEN g %% 20 = 0 THEN 'open' WHEN g %% 10 = 1 THEN 'failed' WHEN g %% 10 = 2
+                   CASE WHEN g %% 20 = 0 OR g %% 10 = 1 THEN 'open' WHEN g %% 10 = 2
                         THEN 'rolled_back' WHEN g %% 20 = 3 THEN 'abandoned' ELSE 'completed' END,
-                   CASE WHEN g %% 20 <> 0 THEN now() - (%(runs)s - g) * interval '2 hours' + interval '70 minutes'
-                   END, ''
+                   CASE WHEN g %% 20 <> 0 AND g %% 10 <> 1
+                        THEN now() - (%(runs)s - g) * interval '2 hours' + interval '70 minutes' END,
+                   CASE WHEN g %% 10 = 1 THEN 'bench: stopped at a failed step' ELSE '' END
             FROM generate_series(1, %(runs)s) g
             """,
             {"targets": [t.pk for t in targets], "people": [people["alice"].pk, people["omar"].pk],
              "runs": runs, "checksums": checksums},
         )
-        # Every run has every step; forward steps ran (the 5th failed on failed runs), rollback steps did not.
+        # Every run has every step; forward steps ran, rollback steps did not. A run whose step failed stays open
+        # (the panel has no failed run status): on those the 5th step failed and the later ones are pending.
         cur.execute(
             """
             INSERT INTO runs_steprun (run_id, key, status, started_at, finished_at, sign_off_reason,
                                       flagged_for_investigation)
             SELECT r.id, k.key,
                    CASE WHEN k.n > %(main)s THEN 'pending'
-                        WHEN r.status = 'failed' AND k.n = 5 THEN 'failed'
-                        WHEN r.status = 'failed' AND k.n > 5 THEN 'pending'
+                        WHEN r.notes <> '' AND k.n = 5 THEN 'failed'
+                        WHEN r.notes <> '' AND k.n > 5 THEN 'pending'
                         WHEN r.status = 'open' AND k.n > 8 THEN 'pending' ELSE 'succeeded' END,
                    CASE WHEN k.n <= %(main)s THEN r.created_at + k.n * interval '4 minutes' END,
                    CASE WHEN k.n <= %(main)s THEN r.created_at + k.n * interval '4 minutes' + interval '3 minutes'
@@ -93,7 +95,7 @@ def populate(runs: int, events: int) -> dict:
             """
             INSERT INTO runs_stepevent (attempt_id, at, kind, message, data)
             SELECT %(first)s + g %% %(attempts)s, now() - g * interval '1 second',
-                   (ARRAY['info','statement','notice','output','progress','locks'])[1 + g %% 6],
+                   (ARRAY['info','statement','notice','output','output','locks'])[1 + g %% 6],
                    'statement ' || g || ': ALTER TABLE public.audit_reports ADD COLUMN IF NOT EXISTS organization_id',
                    '{}'
             FROM generate_series(1, %(events)s) g
@@ -145,7 +147,7 @@ def main() -> None:
             "page 200": {"page": 200},
             "last page": {"page": last},
             "environment=production": {"environment": "production"},
-            "status=failed": {"status": "failed"},
+            "status=rolled_back": {"status": "rolled_back"},
             "person=omar": {"person": "omar"},
             "target + since": {"target": data["targets"][1].pk, "since": "2000-01-01"},
         }

@@ -15,7 +15,6 @@ class Run(models.Model):
     class Status(models.TextChoices):
         OPEN = "open", "Open"
         COMPLETED = "completed", "Completed"
-        FAILED = "failed", "Failed"
         ROLLED_BACK = "rolled_back", "Rolled back"
         ABANDONED = "abandoned", "Abandoned"
 
@@ -143,7 +142,6 @@ class StepEvent(models.Model):
         STATEMENT = "statement", "Statement"
         NOTICE = "notice", "Notice"
         OUTPUT = "output", "Output"
-        PROGRESS = "progress", "Progress"
         LOCKS = "locks", "Locks"
         ERROR = "error", "Error"
 
