@@ -6,9 +6,9 @@
 1. Two clones of one seeded zoo template (default platform+strict: the panel connects as the non-superuser
    migration role). On the first, the panel runs the runbook's SQL steps — Step 1's three files and Step 2's
    validation — exactly as an engineer does: a run in a control database of its own, each step dispatched to
-   a real Celery worker (`runs.driver.drive`, the code behind `runbook start --wait`), timed from the click to
-   the step's end. On the second, the same files by `psql -v ON_ERROR_STOP=1 -f` as the same role. The figure
-   is the ratio panel / psql (goal ≤ 1.1).
+   a real Celery worker (`runs.driver.drive`, the code behind `runbook start --wait`), timed by the attempts the
+   worker stored (`started_at`, once it holds the target lock, to `finished_at`). On the second, the same files
+   by `psql -v ON_ERROR_STOP=1 -f` as the same role. The figure is the ratio panel / psql (goal ≤ 1.1).
 2. The rehearsal (`safety.rehearsal.rehearse`, as `runbook rehearse`: copy, forward twice, validation,
    rollback twice, fingerprints) on a clone of each shape, at the smaller rehearsal size.
 
@@ -67,13 +67,26 @@ def sql_steps():
                                                           if getattr(s, "file", None)}
 
 
+def attempt_seconds(run, files: dict[str, str]) -> dict[str, float]:
+    """Seconds per SQL file of `files` (step key -> file), read from each step's succeeded attempt as the worker
+    stored it: started (the target lock held) to finished."""
+    from controlpanel.runs.models import Attempt, StepRun
+
+    attempts = {a.step.key: a for a in Attempt.objects.filter(step__run=run, step__key__in=files,
+                                                              status=StepRun.Status.SUCCEEDED)
+                .select_related("step").order_by("number")}
+    return {files[key]: (attempts[key].finished_at - attempts[key].started_at).total_seconds()
+            for key in files if key in attempts}
+
+
 def panel_run(template: str, users: int) -> dict[str, float]:
-    """Seconds per SQL step through the panel (click to end), on a clone of `template`."""
+    """Seconds per SQL step through the panel (the stored attempt's start to its end), on a clone of `template`."""
     from django.contrib.auth.models import User
     from django.core.management import call_command
 
     from controlpanel.runs import engine
     from controlpanel.runs.driver import DriveStopped, drive
+    from controlpanel.runs.models import Attempt
     from controlpanel.targets import zoo
     from controlpanel.targets.models import Target
 
@@ -96,19 +109,15 @@ def panel_run(template: str, users: int) -> dict[str, float]:
             person.groups.add(roles.ensure_roles()[roles.ONCALL])
             target = Target.objects.create(name="bench-platform", environment="staging", dsn_env_var=variable)
             run = engine.create_run(target, person)
-            marks: list[tuple[str, float]] = []
             try:
-                drive(run.pk, through=steps[-1].key, sign_off_as=person.pk, operator=person, timeout_per_step=7200,
-                      on_step=lambda step: marks.append((step.key, time.monotonic())))
+                drive(run.pk, through=steps[-1].key, sign_off_as=person.pk, operator=person, timeout_per_step=7200)
             except DriveStopped as stopped:
-                attempt = run.steps.get(key=marks[-1][0]).attempts.order_by("-number").first()
+                attempt = Attempt.objects.filter(step__run=run).order_by("-id").first()
                 raise SystemExit(f"the panel's run stopped: {stopped}: {attempt.error if attempt else ''}") from None
-            marks.append(("end", time.monotonic()))
+            return attempt_seconds(run, files)
         finally:
             stop_worker(worker)
             os.environ.pop(variable, None)
-    seconds = {key: marks[i + 1][1] - t for i, (key, t) in enumerate(marks[:-1])}
-    return {files[key]: seconds[key] for key in files if key in seconds}
 
 
 def psql_run(template: str, files: list[str]) -> dict[str, float]:

@@ -38,7 +38,7 @@ def wait_for(step: StepRun, timeout: float, poll: float = 0.5) -> str:
 
 
 def drive(run_id: int, *, through: str | None = None, sign_off_as: int | None = None, operator=None,
-          timeout_per_step: float = 3600, on_step=None) -> str:
+          timeout_per_step: float = 3600) -> str:
     """Run every forward step up to `through`; manual ticks and sign-offs recorded as `sign_off_as`.
 
     Returns the run's status; stops at the first step that does not succeed.
@@ -50,8 +50,6 @@ def drive(run_id: int, *, through: str | None = None, sign_off_as: int | None = 
         raise DriveStopped("--sign-off-as is refused for production targets: a person ticks and signs off there.")
     for step_def in steps_through(through):
         step = run.steps.get(key=step_def.key)
-        if on_step:
-            on_step(step_def)
         if step.status == Status.SUCCEEDED:
             continue
         if step_def.kind == Kind.CHECKLIST:
