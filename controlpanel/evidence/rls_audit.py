@@ -31,7 +31,6 @@ from .lints import Finding, new_findings, run_lints
 SEVERITIES = ("critical", "high", "medium", "low")
 BLOCKING = ("critical", "high")
 API_ROLES = ("anon", "authenticated")
-COMMANDS = ("SELECT", "INSERT", "UPDATE", "DELETE")
 TENANT = set(tenancy.TENANT_TABLES + tenancy.OPTIONAL_TENANT_TABLES + tenancy.ORGANIZATION_TABLES)
 
 POLICY_COVERAGE_SQL = """

@@ -4,15 +4,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from controlpanel.core import audit, notify, roles
-from controlpanel.runbook.definition import RUNBOOK
 from controlpanel.runs.errors import StepRefused
 from controlpanel.runs.models import Run
 
 from .models import Approval
-
-# Which runbook step each approvable action guards.
-ACTION_STEPS = {Approval.Action.STEP1: RUNBOOK.forward_keys()[0],
-                Approval.Action.ROLLBACK: RUNBOOK.emergency_rollback_step().key}
 
 
 def needs_approval(run: Run, action: str) -> bool:

@@ -37,11 +37,6 @@ class Approval(models.Model):
     def __str__(self):
         return f"{self.get_action_display()} on run {self.run_id}: {self.decision}"
 
-    @property
-    def is_valid_approval(self) -> bool:
-        return (self.decision == self.Decision.APPROVED and self.approved_by_id is not None
-                and self.checksums == self.run.checksums)
-
 
 class Escalation(models.Model):
     """Who was asked for help about a failed step, when and why (also sent through notify)."""

@@ -38,15 +38,6 @@ def set_done(task: PostMigrationTask, user, done: bool, request=None) -> PostMig
     return task
 
 
-def set_owner(task: PostMigrationTask, owner, user, request=None) -> PostMigrationTask:
-    previous = task.owner.get_username() if task.owner else None
-    task.owner = owner
-    task.save(update_fields=["owner"])
-    audit.record("postmigration.owner", user=user, request=request, obj=task, run=task.run_id, task=task.key,
-                 previous=previous, owner=owner.get_username() if owner else None)
-    return task
-
-
 def overdue_tasks():
     return (PostMigrationTask.objects.filter(done_at__isnull=True, due_at__lt=timezone.now())
             .select_related("run__target", "owner").order_by("due_at"))

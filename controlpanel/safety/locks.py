@@ -260,10 +260,6 @@ def estimate_script(script) -> list[dict]:
     return entries
 
 
-def tables_of(entries: list[dict]) -> set[str]:
-    return {lock["table"] for entry in entries for lock in entry["locks"]}
-
-
 def strongest_per_table(entries: list[dict]) -> dict[str, str]:
     modes: dict[str, list[str]] = {}
     for entry in entries:

@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 
-# Predefined roles the panel uses when present (PostgreSQL 10+): seeing other sessions, signalling them.
+# Predefined role the panel uses when present (PostgreSQL 10+): seeing other sessions' queries.
 STATS_ROLE = "pg_read_all_stats"
-SIGNAL_ROLE = "pg_signal_backend"
 
 
 @dataclass(frozen=True)

@@ -45,11 +45,6 @@ def relations_read(node) -> set[str]:
     return {relation_name(n) for n, _ in walk(node) if isinstance(n, ast.RangeVar)}
 
 
-def function_calls(node) -> list[tuple[str, bool]]:
-    """(name as written, inside a sub-select) for every function call."""
-    return [(".".join(names(n.funcname)), inside) for n, inside in walk(node) if isinstance(n, ast.FuncCall)]
-
-
 @dataclass(frozen=True)
 class EmbeddedSQL:
     text: str
