@@ -16,8 +16,8 @@ from controlpanel.targets.connection import TargetUnavailable, target_connection
 from controlpanel.targets.sqlscript import ScriptError, load_script
 from controlpanel.targets.tenancy import OPTIONAL_TENANT_TABLES, TENANT_TABLES
 
-from .bundle_checks import bundle_checks
-from .bundlecheck import analyse
+from .bundle_preflight import bundle_checks
+from .bundle_reader import analyse
 from .lint import lint_bundle
 from .locks import estimate_script
 from .privileges import privilege_checks

@@ -5,7 +5,7 @@ import pytest
 
 from controlpanel.evidence.functions import check_functions
 from controlpanel.evidence.rls_audit import BLOCKING, audit_rls, new_findings
-from controlpanel.safety.bundlecheck import created_routines
+from controlpanel.safety.bundle_reader import created_routines
 from controlpanel.safety.preflight import run_preflight
 from controlpanel.targets.connection import dsn_for
 from tests.helpers.targets import forward_files, psql_file

@@ -1,6 +1,6 @@
 """What a bundle creates and references, from the parse tree (no database)."""
 
-from controlpanel.safety.bundlecheck import analyse
+from controlpanel.safety.bundle_reader import analyse
 from controlpanel.targets.sqlscript import parse_script
 
 

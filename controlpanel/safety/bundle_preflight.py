@@ -18,7 +18,7 @@ from django.conf import settings
 from controlpanel.targets.catalog import capped_count
 from controlpanel.targets.sqlscript import load_script
 
-from .bundlecheck import Analysis, analyse
+from .bundle_reader import Analysis, analyse
 from .lint import statement_digest
 from .models import LintSignOff
 
