@@ -115,8 +115,9 @@ class _Walker:
         file, line, index = where
         a = self.a
         if isinstance(node, ast.CreateStmt | ast.CreateTableAsStmt | ast.ViewStmt | ast.CreateSeqStmt):
-            rv = node.relation if not isinstance(node, ast.CreateTableAsStmt | ast.ViewStmt) else (
-                node.into.rel if isinstance(node, ast.CreateTableAsStmt) else node.view)
+            rv = (node.relation if isinstance(node, ast.CreateStmt) else node.sequence
+                  if isinstance(node, ast.CreateSeqStmt) else node.into.rel
+                  if isinstance(node, ast.CreateTableAsStmt) else node.view)
             temp = rv.relpersistence == "t"
             a.created_relations.add((None if temp else rv.schemaname or "public", rv.relname))
             if temp:

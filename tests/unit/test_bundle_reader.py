@@ -36,3 +36,11 @@ def test_unguarded_policy_and_trigger_and_temp_tables():
     assert [u.what for u in a.unguarded] == ["CREATE POLICY q ON public.t", "CREATE TRIGGER tg ON public.t"]
     assert [t.what for t in a.temp_tables] == ["TEMP table migration_progress"]
     assert ("public.t", "q") in a.created_policies
+
+
+def test_sequences_views_and_tables_as_select_are_created_relations():
+    a = refs("CREATE SEQUENCE public.invoice_numbers;\nCREATE VIEW public.v AS SELECT 1 AS one;\n"
+             "CREATE TABLE public.copy AS SELECT 1 AS one;\n"
+             "SELECT last_value FROM public.invoice_numbers, public.v, public.copy;")
+    assert a.references == []
+    assert {("public", "invoice_numbers"), ("public", "v"), ("public", "copy")} <= a.created_relations
