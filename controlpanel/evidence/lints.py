@@ -75,8 +75,8 @@ def _expr(text: str | None):
 
 
 def _disjuncts(node) -> list:
-    if isinstance(node, ast.BoolExpr) and BoolExprType(node.boolop) == BoolExprType.OR_EXPR:
-        return [d for arg in node.args for d in _disjuncts(arg)]
+    if isinstance(node, ast.BoolExpr) and node.boolop == BoolExprType.OR_EXPR:
+        return [d for arg in node.args or () for d in _disjuncts(arg)]
     return [node]
 
 
@@ -101,7 +101,7 @@ def _null_disjunct(node) -> str | None:
     tenant pass the policy."""
     arms = _disjuncts(node)
     for arm in arms if len(arms) > 1 else ():
-        if isinstance(arm, ast.NullTest) and NullTestType(arm.nulltesttype) == NullTestType.IS_NULL:
+        if isinstance(arm, ast.NullTest) and arm.nulltesttype == NullTestType.IS_NULL:
             if isinstance(arm.arg, ast.ColumnRef) and names(arm.arg.fields)[-1:] == ["organization_id"]:
                 return "organization_id IS NULL"
             if _is_auth_uid(arm.arg):
@@ -361,28 +361,33 @@ def membership_self_escalation(model: SecurityModel) -> list[Finding]:
     return findings
 
 
-def _inner_aliases(model: SecurityModel, select) -> dict[str, set[str]]:
-    """alias (or table name) -> columns, for the tables in a sub-select's FROM."""
+def _inner_aliases(model: SecurityModel, select: ast.SelectStmt) -> dict[str, tuple[str, set[str]]]:
+    """alias (or table name) -> (schema.table, its columns), for the tables in a sub-select's FROM."""
     out = {}
     for rv, _ in walk(select.fromClause or ()):
         if isinstance(rv, ast.RangeVar):
             table = model.table(f"{rv.schemaname or 'public'}.{rv.relname}")
-            if table:
-                out[rv.alias.aliasname if rv.alias else rv.relname] = (table.qualified, set(table.columns))
+            alias = rv.alias.aliasname if rv.alias else rv.relname
+            if table and alias:
+                out[alias] = (table.qualified, set(table.columns))
     return out
 
 
-def _self_comparisons(select, aliases) -> set[tuple[str, str, str]]:
+def _column(node) -> list[str] | None:
+    """The name parts of a column reference (`m.id` → ["m", "id"]), None for any other expression."""
+    return names(node.fields) if isinstance(node, ast.ColumnRef) else None
+
+
+def _self_comparisons(select: ast.SelectStmt, aliases: dict[str, tuple[str, set[str]]]) -> set[tuple[str, str, str]]:
     """(alias, column, other column) for `alias.x = alias.y` and bare `y` (PostgreSQL prints the bare name it
     bound to the inner table qualified: `m.organization_id = id` is stored as `m.organization_id = m.id`)."""
     found = set()
     for n, _ in walk(select.whereClause):
         if not (isinstance(n, ast.A_Expr) and names(n.name) == ["="]):
             continue
-        sides = [names(side.fields) if isinstance(side, ast.ColumnRef) else None for side in (n.lexpr, n.rexpr)]
-        if None in sides:
+        left, right = _column(n.lexpr), _column(n.rexpr)
+        if left is None or right is None:
             continue
-        (left, right) = sides
         if len(right) == 1 and len(left) == 2 and left[0] in aliases and right[0] in aliases[left[0]][1]:
             right = [left[0], right[0]]  # a bare column that exists in the inner table binds to it
         if len(left) == 1 and len(right) == 2 and right[0] in aliases and left[0] in aliases[right[0]][1]:

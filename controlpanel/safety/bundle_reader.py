@@ -67,7 +67,20 @@ def _qualified(rv) -> str:
 
 
 def _cte_names(node) -> set[str]:
-    return {n.ctename for n, _ in walk(node) if isinstance(n, ast.CommonTableExpr)}
+    return {n.ctename for n, _ in walk(node) if isinstance(n, ast.CommonTableExpr) and n.ctename}
+
+
+def _new_relation(node) -> ast.RangeVar | None:
+    """The RangeVar naming the relation a CREATE TABLE / TABLE AS / VIEW / SEQUENCE statement makes."""
+    if isinstance(node, ast.CreateStmt):
+        return node.relation
+    if isinstance(node, ast.CreateTableAsStmt):
+        return node.into.rel if node.into is not None else None
+    if isinstance(node, ast.ViewStmt):
+        return node.view
+    if isinstance(node, ast.CreateSeqStmt):
+        return node.sequence
+    return None
 
 
 class _Walker:
@@ -114,23 +127,22 @@ class _Walker:
         """Records what `node` creates; returns ids of the RangeVars that name the new object itself."""
         file, line, index = where
         a = self.a
-        if isinstance(node, ast.CreateStmt | ast.CreateTableAsStmt | ast.ViewStmt | ast.CreateSeqStmt):
-            rv = (node.relation if isinstance(node, ast.CreateStmt) else node.sequence
-                  if isinstance(node, ast.CreateSeqStmt) else node.into.rel
-                  if isinstance(node, ast.CreateTableAsStmt) else node.view)
+        rv = _new_relation(node)
+        if rv is not None and rv.relname:
             temp = rv.relpersistence == "t"
             a.created_relations.add((None if temp else rv.schemaname or "public", rv.relname))
             if temp:
                 a.temp_tables.append(Located(f"TEMP table {rv.relname}", file, line, index))
             return {id(rv)}
-        if isinstance(node, ast.IndexStmt) and node.idxname:
+        if isinstance(node, ast.IndexStmt) and node.idxname and node.relation is not None:
             a.created_relations.add((node.relation.schemaname or "public", node.idxname))
         if isinstance(node, ast.AlterTableStmt):
             for cmd in node.cmds or ():
-                if cmd.subtype == AlterTableType.AT_AddColumn and isinstance(cmd.def_, ast.ColumnDef):
+                if (cmd.subtype == AlterTableType.AT_AddColumn and isinstance(cmd.def_, ast.ColumnDef)
+                        and cmd.def_.colname):
                     a.created_columns.add((_qualified(node.relation), cmd.def_.colname))
         if isinstance(node, ast.DropStmt) and node.missing_ok:
-            kind = ObjectType(node.removeType)
+            kind = node.removeType  # an ObjectType member (pglast converts the parser's int)
             for obj in node.objects or ():
                 parts = names(obj) if isinstance(obj, tuple | list) else []
                 if len(parts) >= 2:
@@ -139,12 +151,12 @@ class _Walker:
                         self.dropped_policies.add((table, parts[-1]))
                     elif kind == ObjectType.OBJECT_TRIGGER:
                         self.dropped_triggers.add((table, parts[-1]))
-        if isinstance(node, ast.CreatePolicyStmt):
+        if isinstance(node, ast.CreatePolicyStmt) and node.policy_name:
             key = (_qualified(node.table), node.policy_name)
             a.created_policies.add(key)
             if key not in self.dropped_policies:
                 a.unguarded.append(Located(f"CREATE POLICY {node.policy_name} ON {key[0]}", file, line, index))
-        if isinstance(node, ast.CreateTrigStmt):
+        if isinstance(node, ast.CreateTrigStmt) and node.trigname:
             key = (_qualified(node.relation), node.trigname)
             if not node.replace and key not in self.dropped_triggers:
                 a.unguarded.append(Located(f"CREATE TRIGGER {node.trigname} ON {key[0]}", file, line, index))
@@ -158,7 +170,7 @@ def _missing_ok(node) -> bool:
 def _do_text(node) -> str:
     for arg in node.args or ():
         if isinstance(arg, ast.DefElem) and arg.defname == "as" and isinstance(arg.arg, ast.String):
-            return arg.arg.sval
+            return arg.arg.sval or ""
     return ""
 
 

@@ -24,7 +24,7 @@ OWNER = "owner"
 
 # LOCK TABLE's own rule (lockcmds.c): ACCESS SHARE needs SELECT, ROW EXCLUSIVE any write privilege,
 # stronger modes UPDATE, DELETE or TRUNCATE.
-_LOCK_PRIVILEGES = {1: ("SELECT",), 3: ("INSERT", "UPDATE", "DELETE", "TRUNCATE")}
+_LOCK_PRIVILEGES: dict[int, tuple[str, ...]] = {1: ("SELECT",), 3: ("INSERT", "UPDATE", "DELETE", "TRUNCATE")}
 _LOCK_DEFAULT = ("UPDATE", "DELETE", "TRUNCATE")
 
 _RELATION_DROPS = {ObjectType.OBJECT_TABLE, ObjectType.OBJECT_VIEW, ObjectType.OBJECT_INDEX,
@@ -122,7 +122,7 @@ def _derive(node) -> tuple[list[Need], list[tuple[str, str]]]:
                 needs += _foreign_keys([definition])
             elif isinstance(definition, ast.ColumnDef):
                 needs += _foreign_keys(definition.constraints)
-    elif isinstance(node, ast.IndexStmt):
+    elif isinstance(node, ast.IndexStmt) and node.relation is not None:
         needs.append(Need((OWNER,), "relation", _rangevar(node.relation)))
         if node.idxname:
             creates.append(("relation", _qualified(node.relation.schemaname, node.idxname)))
@@ -136,7 +136,7 @@ def _derive(node) -> tuple[list[Need], list[tuple[str, str]]]:
     elif isinstance(node, ast.CreatePolicyStmt | ast.AlterPolicyStmt):
         needs.append(Need((OWNER,), "relation", _rangevar(node.table)))
     elif isinstance(node, ast.DropStmt):
-        kind = ObjectType(node.removeType)
+        kind = node.removeType  # an ObjectType member (pglast converts the parser's int)
         for obj in node.objects or ():
             if kind in _CHILD_DROPS:
                 parts = _names(obj)
@@ -162,18 +162,18 @@ def _derive(node) -> tuple[list[Need], list[tuple[str, str]]]:
             needs.append(Need((OWNER,), "relation", view, True))
         creates.append(("relation", view))
     elif isinstance(node, ast.LockStmt):
-        privilege = _LOCK_PRIVILEGES.get(node.mode, _LOCK_DEFAULT)
-        needs += [Need(privilege, "relation", _rangevar(rv)) for rv in node.relations]
+        privilege = _LOCK_PRIVILEGES.get(node.mode, _LOCK_DEFAULT) if node.mode is not None else _LOCK_DEFAULT
+        needs += [Need(privilege, "relation", _rangevar(rv)) for rv in node.relations or ()]
     elif isinstance(node, ast.InsertStmt | ast.UpdateStmt | ast.DeleteStmt):
         action = {ast.InsertStmt: "INSERT", ast.UpdateStmt: "UPDATE", ast.DeleteStmt: "DELETE"}[type(node)]
         needs.append(Need((action,), "relation", _rangevar(node.relation)))
     elif isinstance(node, ast.TruncateStmt):
-        needs += [Need(("TRUNCATE",), "relation", _rangevar(rv)) for rv in node.relations]
-    elif isinstance(node, ast.CallStmt):
+        needs += [Need(("TRUNCATE",), "relation", _rangevar(rv)) for rv in node.relations or ()]
+    elif isinstance(node, ast.CallStmt) and node.funccall is not None:
         needs.append(Need(("EXECUTE",), "function", _dotted(node.funccall.funcname)))
     elif isinstance(node, ast.VariableSetStmt) and node.name == "role" and node.args:
         value = node.args[0].val
-        if isinstance(value, ast.String) and value.sval.lower() != "none":
+        if isinstance(value, ast.String) and value.sval is not None and value.sval.lower() != "none":
             needs.append(Need(("member",), "role", value.sval))
     return needs, creates
 
@@ -207,9 +207,12 @@ def _plpgsql_statements(body: str) -> list[tuple[int, str]]:
 
 def _constant_string(expression: str) -> str | None:
     try:
-        target = pglast.parse_sql(f"SELECT {expression}")[0].stmt.targetList[0].val
-    except (pglast.parser.ParseError, AttributeError, IndexError):
+        stmt = pglast.parse_sql(f"SELECT {expression}")[0].stmt
+    except pglast.parser.ParseError:
         return None
+    if not isinstance(stmt, ast.SelectStmt) or not stmt.targetList:
+        return None
+    target = stmt.targetList[0].val
     return target.val.sval if isinstance(target, ast.A_Const) and isinstance(target.val, ast.String) else None
 
 
@@ -220,7 +223,7 @@ def statement_needs(path: Path) -> list[StatementNeeds]:
     for statement in script.statements:
         node = pglast.parse_sql(statement.text)[0].stmt
         if isinstance(node, ast.DoStmt):
-            body = next((a.arg.sval for a in node.args if a.defname == "as"), "")
+            body = next((a.arg.sval for a in node.args or () if a.defname == "as"), "")
             start = statement.line + line_of(statement.text, max(statement.text.find(body), 0)) - 1
             for lineno, text in _plpgsql_statements(body):
                 try:
@@ -249,7 +252,7 @@ class _Facts:
         self.relations = catalog.relations(conn, [n.name for n in needs if n.kind == "relation"])
         self.schemas = catalog.schemas(conn, [n.name for n in needs if n.kind == "schema"])
         self.functions = catalog.functions(conn, [n.name for n in needs if n.kind == "function"])
-        children = {}
+        children: dict[str, list[tuple[str, str]]] = {}
         for n in needs:
             if n.child and n.child[0] in ("trigger", "policy"):
                 table, _, name = n.child[1].rpartition(".")
