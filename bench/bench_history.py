@@ -48,9 +48,10 @@ def populate(runs: int, events: int) -> dict:
         cur.execute("SET synchronous_commit = off")
         cur.execute(
             """
-            INSERT INTO runs_run (target_id, created_by_id, created_at, bundle_dir, checksums, status, finished_at,
-                                  notes)
-            SELECT (%(targets)s::bigint[])[1 + g %% 4], (%(people)s::int[])[1 + g %% 2],
+            INSERT INTO runs_run (target_id, environment, created_by_id, created_at, bundle_dir, checksums, status,
+                                  finished_at, notes)
+            SELECT (%(targets)s::bigint[])[1 + g %% 4], (%(environments)s::text[])[1 + g %% 4],
+                   (%(people)s::int[])[1 + g %% 2],
                    now() - (%(runs)s - g) * interval '2 hours', 'migrations_sql', %(checksums)s::jsonb,
                    CASE WHEN g %% 20 = 0 OR g %% 10 = 1 THEN 'open' WHEN g %% 10 = 2
                         THEN 'rolled_back' WHEN g %% 20 = 3 THEN 'abandoned' ELSE 'completed' END,
@@ -59,7 +60,8 @@ def populate(runs: int, events: int) -> dict:
                    CASE WHEN g %% 10 = 1 THEN 'bench: stopped at a failed step' ELSE '' END
             FROM generate_series(1, %(runs)s) g
             """,
-            {"targets": [t.pk for t in targets], "people": [people["alice"].pk, people["omar"].pk],
+            {"targets": [t.pk for t in targets], "environments": [t.environment for t in targets],
+             "people": [people["alice"].pk, people["omar"].pk],
              "runs": runs, "checksums": checksums},
         )
         # Every run has every step; forward steps ran, rollback steps did not. A run whose step failed stays open
