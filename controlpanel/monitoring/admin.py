@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from controlpanel.core.admin_audit import AuditedAdmin
+
 from .models import HealthCheck, PostMigrationTask, TroubleshootingResult
 
 
@@ -25,8 +27,8 @@ class TroubleshootingResultAdmin(admin.ModelAdmin):
 
 
 @admin.register(PostMigrationTask)
-class PostMigrationTaskAdmin(admin.ModelAdmin):
-    """Leads may reassign owners and due dates here; done/undone is recorded from the run page (audited)."""
+class PostMigrationTaskAdmin(AuditedAdmin, admin.ModelAdmin):
+    """Leads may reassign owners and due dates here (audited); done/undone is recorded from the run page."""
 
     list_display = ("text", "run", "due_at", "owner", "done_at", "done_by")
     list_filter = ("done_at",)

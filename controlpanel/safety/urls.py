@@ -9,6 +9,7 @@ urlpatterns = [
     path("targets/<slug:name>/preflight/", views.preflight_start, name="preflight_start"),
     path("targets/<slug:name>/rehearse/", views.rehearse_start, name="rehearse_start"),
     path("preflight/<int:report_id>/", views.preflight_detail, name="preflight"),
+    path("preflight/<int:report_id>/sign-off/<int:index>/", views.lint_sign_off, name="lint_sign_off"),
     path("rehearsals/<int:rehearsal_id>/", views.rehearsal_detail, name="rehearsal"),
     path("runs/<int:run_id>/rollback/", views.rollback_page, name="rollback"),
     path("runs/<int:run_id>/rollback/prepare/", views.rollback_prepare, name="rollback_prepare"),

@@ -20,6 +20,7 @@ from controlpanel.targets.tenancy import OPTIONAL_TENANT_TABLES, ORGANIZATION_TA
 from .gates import latest_rehearsal, rls_exposures
 from .models import PreflightReport, Rehearsal, RollbackPreparation
 from .rollback import ROLLBACK_KEY, verdict
+from .signoffs import sign_off_lint
 
 PARTIAL_KEYS = tuple(step.key for step in RUNBOOK.of_kind(Kind.TABLE_ACTION))
 TABLE_CHOICES = TENANT_TABLES + OPTIONAL_TENANT_TABLES + ORGANIZATION_TABLES
@@ -72,6 +73,28 @@ def preflight_start(request, name):
 def preflight_detail(request, report_id):
     report = get_object_or_404(PreflightReport.objects.select_related("target", "run"), pk=report_id)
     return render(request, "safety/preflight.html", {"report": report, "data": report.data})
+
+
+@require_POST
+@requires(roles.LEAD_ACTIONS)
+def lint_sign_off(request, report_id, index):
+    """A lead signs off one blocking finding of a stored preflight: that rule on that statement's digest."""
+    report = get_object_or_404(PreflightReport, pk=report_id)
+    check = next((c for c in report.data.get("checks", []) if c["key"] == "locks.blocking"), None)
+    blocking = (check or {}).get("detail", {}).get("blocking", [])
+    if index >= len(blocking):
+        raise Http404("No such blocking finding in this preflight.")
+    finding = blocking[index]
+    try:
+        sign_off_lint(request.user, rule=finding["rule"], file=finding["file"],
+                      statement_digest=finding["statement_digest"], reason=request.POST.get("reason", ""),
+                      request=request)
+    except engine.StepRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Signed off {finding['rule']} on {finding['file']} statement "
+                                  f"{finding['statement_index']}; run the preflight again to see it.")
+    return redirect("safety:preflight", report_id=report.pk)
 
 
 @require_POST

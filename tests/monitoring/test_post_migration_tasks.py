@@ -77,3 +77,18 @@ def test_overdue_tasks_are_shown_on_the_home_page_for_leads_only(client, complet
     assert 'data-task="week1.' not in page
     client.force_login(oncall)
     assert "Overdue post-migration tasks" not in client.get("/").content.decode()
+
+
+def test_a_lead_reassigning_a_task_in_the_admin_is_audited(client, completed_run, lead, oncall):
+    lead.is_staff = True
+    lead.save()
+    task = PostMigrationTask.objects.filter(run=completed_run).first()
+    client.force_login(lead)
+    response = client.post(f"/admin/monitoring/postmigrationtask/{task.pk}/change/",
+                           {"owner": lead.pk, "due_at_0": task.due_at.strftime("%Y-%m-%d"),
+                            "due_at_1": task.due_at.strftime("%H:%M:%S")})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    task.refresh_from_db()
+    assert task.owner == lead
+    event = AuditEvent.objects.get(action="admin.change", object_type="monitoring.PostMigrationTask")
+    assert event.detail["changes"]["owner"] == {"from": str(oncall.pk), "to": str(lead.pk)} and event.user == lead

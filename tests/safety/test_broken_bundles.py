@@ -95,19 +95,25 @@ def test_preflight_catches(broken, demo_target, bundle_copy, small_tables):
 
 
 def test_a_leads_sign_off_of_that_rule_on_that_statement_lifts_the_no_go(demo_target, bundle_copy, small_tables,
-                                                                          lead, oncall):
+                                                                          lead, oncall, client):
     from controlpanel.core.models import AuditEvent
-    from controlpanel.runs.errors import StepRefused
-    from controlpanel.safety.signoffs import sign_off_lint
+    from controlpanel.safety.models import PreflightReport
 
     apply(bundle_copy, PREFLIGHT[4])  # non-concurrent CREATE INDEX on audit_reports
-    blocking = _checks(run_preflight(demo_target, bundle_copy))["locks.blocking"]["detail"]["blocking"]
+    data = run_preflight(demo_target, bundle_copy)
+    blocking = _checks(data)["locks.blocking"]["detail"]["blocking"]
     assert [b["rule"] for b in blocking] == ["require-concurrent-index-creation"]
-    with pytest.raises(StepRefused):
-        sign_off_lint(oncall, rule=blocking[0]["rule"], file=blocking[0]["file"],
-                      statement_digest=blocking[0]["statement_digest"], reason="it is fine")
-    sign_off_lint(lead, rule=blocking[0]["rule"], file=blocking[0]["file"],
-                  statement_digest=blocking[0]["statement_digest"], reason="2,000 rows, window with writers stopped")
+    stored = PreflightReport.objects.create(target=demo_target, go=data["go"], data=data)
+    url = f"/safety/preflight/{stored.pk}/"
+    client.force_login(oncall)  # on call sees the finding, cannot sign it off
+    assert b'data-blocking="require-concurrent-index-creation"' in client.get(url).content
+    assert b"Sign off require-concurrent-index-creation" not in client.get(url).content
+    assert client.post(f"{url}sign-off/0/", {"reason": "it is fine"}).status_code == 403
+    client.force_login(lead)
+    assert b"Sign off require-concurrent-index-creation" in client.get(url).content
+    client.post(f"{url}sign-off/0/", {"reason": "   "})  # a blank reason is refused
+    assert not AuditEvent.objects.filter(action="lint.sign_off").exists()
+    client.post(f"{url}sign-off/0/", {"reason": "2,000 rows, window with writers stopped"})
     report = run_preflight(demo_target, bundle_copy)
     assert report["go"] is True and "signed off by lena" in _checks(report)["locks.blocking"]["evidence"]
     assert AuditEvent.objects.filter(action="lint.sign_off").exists()
