@@ -1,23 +1,24 @@
 """The on-call engineer's cockpit: thin views over runs.engine; nothing here touches a target database."""
 
+import time
+
 from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.http import Http404, HttpResponse
-from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html_join
-from django.utils.safestring import mark_safe
 from django.utils.timezone import get_current_timezone_name, localtime
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
 from controlpanel.core import roles
 from controlpanel.core.access import requires
+from controlpanel.core.shared_render import CSRF_PLACEHOLDER, shared, with_csrf_token
 from controlpanel.panels import RUN_PANELS, render_panels
 from controlpanel.runbook.definition import RUNBOOK, Kind
 from controlpanel.targets.tenancy import OPTIONAL_TENANT_TABLES, ORGANIZATION_TABLES, TENANT_TABLES
@@ -108,22 +109,19 @@ def run_detail(request, run_id):
     return render(request, "runs/detail.html", {"run": run, "body": run_page_body(request, run)})
 
 
-_CSRF_PLACEHOLDER = "__run_page_csrf__"
-
-
 def run_page_body(request, run) -> str:
     """The run page below the layout, rendered once per (run state, viewer kind, time zone) every
-    settings.RUN_PAGE_CACHE_SECONDS and shared: 100 viewers cost one render, not 100. What differs per viewer is
-    in the key — the role's controls, a lead's own approvals (no self-approval), the viewer's time zone — and the
-    CSRF token, put in per request. A request carrying messages (just after an action) renders afresh: it sees
-    its change."""
+    settings.RUN_PAGE_CACHE_SECONDS and shared (core/shared_render.py): 100 viewers cost one render, not 100.
+    What differs per viewer is in the key — the role's controls, a lead's own approvals (no self-approval), the
+    viewer's time zone — and the CSRF token, put in per request. A request carrying messages (just after an
+    action) renders afresh: it sees its change."""
     cockpit_context = _cockpit_context(run)
     role = roles.role_of(request.user)
     viewer = f"user{request.user.pk}" if role == roles.LEAD else str(role).replace(" ", "_")
     key = (f"run-page:{run.pk}:{cockpit_context['cockpit_version']}:{viewer}:{request.user.is_staff}:"
            f"{get_current_timezone_name()}")
-    html = None if len(messages.get_messages(request)) else cache.get(key)
-    if html is None:
+
+    def render_body() -> str:
         context = {
             "run": run,
             "phases": _timeline(run),
@@ -131,11 +129,15 @@ def run_page_body(request, run) -> str:
             "overrides": run.overrides.select_related("lead").order_by("at"),
             "override_form": OverrideForm(),
             "panels": render_panels(RUN_PANELS, request, run),
-            "csrf_token": _CSRF_PLACEHOLDER,
+            "csrf_token": CSRF_PLACEHOLDER,
         } | cockpit_context
-        html = render_to_string("runs/_detail_body.html", context, request)
-        cache.set(key, html, timeout=settings.RUN_PAGE_CACHE_SECONDS)
-    return mark_safe(html.replace(_CSRF_PLACEHOLDER, get_token(request)))  # noqa: S308 - rendered by our template
+        return render_to_string("runs/_detail_body.html", context, request)
+
+    seconds = 0 if len(messages.get_messages(request)) else settings.RUN_PAGE_CACHE_SECONDS
+    html = shared(key, seconds, render_body)
+    if seconds == 0 and settings.RUN_PAGE_CACHE_SECONDS:
+        cache.set(key, (html, time.time()), timeout=settings.RUN_PAGE_CACHE_SECONDS)  # the fresh one for others
+    return with_csrf_token(request, html)
 
 
 def _cockpit_context(run, step_key=None) -> dict:
