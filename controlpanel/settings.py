@@ -224,9 +224,10 @@ RUNBOOK_SIZE_BUDGET_PERCENT = env_int("RUNBOOK_SIZE_BUDGET_PERCENT", 10)  # data
 ACCESS_EXPOSED_SCHEMAS = [s for s in env_str("ACCESS_EXPOSED_SCHEMAS", "public").split(",") if s]
 ACCESS_ALL_USERS_UP_TO = env_int("ACCESS_ALL_USERS_UP_TO", 500)
 ACCESS_SAMPLE_USERS = env_int("ACCESS_SAMPLE_USERS", 200)
-# How old the run page may be when many people watch one run (runs.views.run_page_body): a step changing state
-# renders it anew at once; evidence, approvals and gates show within this many seconds. 0: never shared.
-RUN_PAGE_CACHE_SECONDS = env_int("RUN_PAGE_CACHE_SECONDS", 2)
+# How old a page many people poll may be (core/shared_render.py): the run page (a step changing state renders it
+# anew at once; evidence, approvals and gates show within this many seconds) and a step's live fragment (anew at
+# every heartbeat, i.e. every second). 0: every request renders its own.
+SHARED_RENDER_SECONDS = env_int("SHARED_RENDER_SECONDS", 2)
 # Users whose typical operations are timed before Step 1 and again after Step 5 (the SLA line's ratios).
 EVIDENCE_TIMED_USERS = env_int("EVIDENCE_TIMED_USERS", 20)
 ACCESS_PROBE_TIMEOUT_MS = env_int("ACCESS_PROBE_TIMEOUT_MS", 15000)

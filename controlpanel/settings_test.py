@@ -10,6 +10,6 @@ import secrets
 os.environ.setdefault("SECRET_KEY", "tests-" + secrets.token_urlsafe(48))
 os.environ.setdefault("HTTPS", "0")
 # Tests read the run page right after changing what it shows; tests/runs/test_run_page_cache.py turns it on.
-os.environ.setdefault("RUN_PAGE_CACHE_SECONDS", "0")
+os.environ.setdefault("SHARED_RENDER_SECONDS", "0")
 
 from .settings import *  # noqa: E402,F403

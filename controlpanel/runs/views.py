@@ -111,7 +111,7 @@ def run_detail(request, run_id):
 
 def run_page_body(request, run) -> str:
     """The run page below the layout, rendered once per (run state, viewer kind, time zone) every
-    settings.RUN_PAGE_CACHE_SECONDS and shared (core/shared_render.py): 100 viewers cost one render, not 100.
+    settings.SHARED_RENDER_SECONDS and shared (core/shared_render.py): 100 viewers cost one render, not 100.
     What differs per viewer is in the key — the role's controls, a lead's own approvals (no self-approval), the
     viewer's time zone — and the CSRF token, put in per request. A request carrying messages (just after an
     action) renders afresh: it sees its change."""
@@ -133,10 +133,10 @@ def run_page_body(request, run) -> str:
         } | cockpit_context
         return render_to_string("runs/_detail_body.html", context, request)
 
-    seconds = 0 if len(messages.get_messages(request)) else settings.RUN_PAGE_CACHE_SECONDS
+    seconds = 0 if len(messages.get_messages(request)) else settings.SHARED_RENDER_SECONDS
     html = shared(key, seconds, render_body)
-    if seconds == 0 and settings.RUN_PAGE_CACHE_SECONDS:
-        cache.set(key, (html, time.time()), timeout=settings.RUN_PAGE_CACHE_SECONDS)  # the fresh one for others
+    if seconds == 0 and settings.SHARED_RENDER_SECONDS:
+        cache.set(key, (html, time.time()), timeout=settings.SHARED_RENDER_SECONDS)  # the fresh one for others
     return with_csrf_token(request, html)
 
 
@@ -250,7 +250,14 @@ def step_live(request, run_id, key):
         return HttpResponseClientRefresh()
     if seen and not context["step"].is_active:
         return HttpResponse(status=204)
-    return render(request, "runs/_live.html", context)
+    # Shared by the step's viewers: anew when the attempt's heartbeat (its progress, locks and log) moved on.
+    attempt = context["attempt"]
+    beat = attempt.heartbeat_at.timestamp() if attempt and attempt.heartbeat_at else 0
+    cache_key = (f"step-live:{run.pk}:{key}:{context['live_version']}:{beat}:{context['can_act']}:"
+                 f"{context['can_lead']}:{get_current_timezone_name()}")
+    html = shared(cache_key, settings.SHARED_RENDER_SECONDS, lambda: render_to_string(
+        "runs/_live.html", context | {"csrf_token": CSRF_PLACEHOLDER}, request))
+    return HttpResponse(with_csrf_token(request, html))
 
 
 def _back(run, key):

@@ -18,7 +18,7 @@ TOKEN = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 @pytest.fixture
 def shared_page(settings):
-    settings.RUN_PAGE_CACHE_SECONDS = 60
+    settings.SHARED_RENDER_SECONDS = 60
     cache.clear()
     yield
     cache.clear()
@@ -69,3 +69,29 @@ def test_leads_do_not_share_their_page(db, shared_page, cast, demo_target):
     with CaptureQueriesContext(connection) as again:
         lena_again.get(url)
     assert len(again) < len(second) / 2, (len(again), len(second))
+
+
+def test_a_running_steps_live_fragment_is_shared_until_the_next_heartbeat(db, shared_page, cast, demo_target):
+    from django.utils import timezone
+
+    from controlpanel.runs.models import Attempt, StepRun
+
+    alice = cast["alice"]
+    bob = User.objects.create_user("bob", password="bob-pass-123")
+    bob.groups.add(roles.ensure_roles()[roles.ONCALL])
+    run = engine.create_run(demo_target, alice)
+    step = StepRun.objects.get(run=run, key="step1.data")
+    StepRun.objects.filter(pk=step.pk).update(status="running", started_at=timezone.now())
+    attempt = Attempt.objects.create(step=step, number=1, requested_by=alice, status="running",
+                                     started_at=timezone.now(), heartbeat_at=timezone.now(),
+                                     progress={"backfill": {"rows_done": 1010, "rows_total": 9090, "rate": 1.0}})
+    url = f"/runs/{run.pk}/steps/step1.data/live/"
+    first, second = viewer(alice), viewer(User.objects.get(pk=bob.pk))
+    page_a = first.get(url).content.decode()
+    Attempt.objects.filter(pk=attempt.pk).update(progress={"backfill": {"rows_done": 5050, "rows_total": 9090,
+                                                                        "rate": 1.0}})
+    page_b = second.get(url).content.decode()  # the same heartbeat: the shared rendering
+    assert "1010 / 9090" in page_a and "1010 / 9090" in page_b
+    assert TOKEN.search(page_a).group(1) != TOKEN.search(page_b).group(1)
+    Attempt.objects.filter(pk=attempt.pk).update(heartbeat_at=timezone.now())  # the next beat: rendered anew
+    assert "5050 / 9090" in second.get(url).content.decode()
