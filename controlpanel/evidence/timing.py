@@ -17,10 +17,11 @@ import psycopg
 from .impersonation import as_role, error_text, rolled_back
 from .snapshots import present
 
-# (key, label, sql); %(org)s is the member's organization, %(report)s one of its reports.
+# (key, label, sql); %(org)s is the member's organization, %(report)s one of its reports. Only the contract's
+# columns (DESIGN: id, user_id, created_at, status) besides the bundle's own: a minimal installation has no more.
 OPERATIONS = (
     ("list_reports", "A member lists their organization's reports",
-     "SELECT id, title, created_at FROM public.audit_reports WHERE organization_id = %(org)s "
+     "SELECT id, created_at FROM public.audit_reports WHERE organization_id = %(org)s "
      "ORDER BY created_at DESC LIMIT 50"),
     ("count_reports", "A member counts the reports they can see",
      "SELECT count(*) FROM public.audit_reports"),

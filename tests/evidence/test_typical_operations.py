@@ -41,3 +41,14 @@ def test_the_health_check_member_is_the_heaviest_member_of_the_organization(migr
             "AND m.status = 'active' AND m.role <> 'guest' GROUP BY 1, 2 ORDER BY count(*) DESC LIMIT 1").fetchone()
         assert pick_member(conn, organization) == (organization, heavy)
         assert pick_member(conn, None) == (organization, heavy)
+
+
+def test_the_sla_operations_read_only_the_contracts_columns_on_a_minimal_installation(target_factory, target_dsn):
+    from controlpanel.evidence.timing import measure_sla
+
+    dsn = target_dsn(target_factory(shapes=("minimal",)))
+    migrate(dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        result = measure_sla(conn, repeats=1)
+    assert not result.get("error") and [o["key"] for o in result["operations"] if o.get("error")] == [], [
+        (o["key"], o["error"]) for o in result["operations"] if o.get("error")]
