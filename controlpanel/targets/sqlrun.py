@@ -167,6 +167,27 @@ def run_script(conn: psycopg.Connection, script: Script, sink: EventSink, option
     return result
 
 
+def execute_with_lock_retries(conn, statement, sink: EventSink, options: RunOptions, before_retry=None) -> None:
+    """One statement outside a script (built by the panel, e.g. a partial-rollback action), retried after a lock
+    timeout or deadlock with the same back-off as run_script's files; ``before_retry()`` repairs what the failed
+    attempt left (an INVALID index of a concurrent build). The caller sets lock_timeout."""
+    for retry in range(1, options.lock_retries + 2):
+        try:
+            conn.execute(statement)
+            return
+        except (errors.LockNotAvailable, errors.DeadlockDetected) as exc:
+            if retry > options.lock_retries:
+                raise
+            wait = options.backoff_seconds * 2 ** (retry - 1)
+            what = "Deadlock" if isinstance(exc, errors.DeadlockDetected) else "Lock timeout"
+            text = statement.as_string(conn) if hasattr(statement, "as_string") else str(statement)
+            sink.emit("info", f"{what} on {text[:160]}; retry {retry}/{options.lock_retries} in {wait:.1f}s",
+                      lock_retry=True)
+            _sleep_unless_cancelled(wait, options)
+            if before_retry is not None:
+                before_retry()
+
+
 def _sleep_unless_cancelled(seconds: float, options: RunOptions) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

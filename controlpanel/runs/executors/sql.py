@@ -9,7 +9,8 @@ from ..bundle import verified_script
 from .base import StepFailed
 
 
-def _options(ctx) -> RunOptions:
+def run_options(ctx) -> RunOptions:
+    """How the step's SQL waits for locks and stops on cancel (settings.STEP_LOCK_*)."""
     return RunOptions(
         lock_timeout_ms=settings.STEP_LOCK_TIMEOUT_MS,
         statement_timeout_ms=settings.STEP_STATEMENT_TIMEOUT_MS,
@@ -21,7 +22,7 @@ def _options(ctx) -> RunOptions:
 def run_sql_file(ctx) -> dict:
     script = verified_script(ctx.run, ctx.step.file)
     tee = TeeSink(ctx.sink)
-    result = run_script(ctx.conn, script, tee, _options(ctx))
+    result = run_script(ctx.conn, script, tee, run_options(ctx))
     summary = {"file": script.name, "statements": result.statements, "rows": result.rows,
                "lock_retries": result.all_lock_retries, "lock_retry_notices": result.lock_retry_notices,
                "seconds": round(result.seconds, 3), "transactional": result.transactional}
@@ -61,7 +62,7 @@ class TeeSink:
 def run_sql_tests(ctx) -> dict:
     script = verified_script(ctx.run, ctx.step.file)
     tee = TeeSink(ctx.sink)
-    result = run_script(ctx.conn, script, tee, _options(ctx))
+    result = run_script(ctx.conn, script, tee, run_options(ctx))
     verdict = judge(tee.kept.events)
     summary = {"file": script.name, "categories": verdict.as_dicts(), "seconds": round(result.seconds, 3),
                "reported_failures": list(verdict.reported_failures), "lock_retries": result.all_lock_retries}

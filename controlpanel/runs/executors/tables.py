@@ -1,11 +1,10 @@
 """Partial rollback actions from the runbook: RLS off/on for one table, organization indexes off/on."""
 
-import time
-
 import psycopg
 from django.conf import settings
 from psycopg import sql
 
+from controlpanel.targets.sqlrun import execute_with_lock_retries
 from controlpanel.targets.tenancy import (
     ORGANIZATION_TABLES,
     existing_tables,
@@ -15,6 +14,7 @@ from controlpanel.targets.tenancy import (
 
 from ..models import Attempt, StepRun
 from .base import StepFailed
+from .sql import run_options
 
 
 def _set_lock_timeout(ctx):
@@ -22,25 +22,9 @@ def _set_lock_timeout(ctx):
 
 
 def _execute(ctx, statement, before_retry=None) -> None:
-    """One statement under the short lock timeout, retried with back-off as the SQL files are: a busy table
-    delays the action (DROP INDEX CONCURRENTLY waits for every transaction on the table) instead of failing it."""
-    retries = int(settings.STEP_LOCK_RETRIES)
-    for attempt in range(retries + 1):
-        try:
-            ctx.conn.execute(statement)
-            return
-        except (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected) as exc:
-            if attempt == retries or ctx.is_cancelled():
-                raise
-            wait = min(0.5 * 2 ** attempt, 10.0)
-            what = "Lock timeout" if isinstance(exc, psycopg.errors.LockNotAvailable) else "Deadlock"
-            ctx.sink.emit("info", f"{what} on {statement.as_string(ctx.conn)}; retry {attempt + 1}/{retries} "
-                                  f"in {wait:.1f}s", lock_retry=True)
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline and not ctx.is_cancelled():
-                time.sleep(0.1)
-            if before_retry is not None:
-                before_retry()
+    """A busy table delays the action (DROP INDEX CONCURRENTLY waits for every transaction on it) instead of
+    failing it: retried as the SQL files are."""
+    execute_with_lock_retries(ctx.conn, statement, ctx.sink, run_options(ctx), before_retry)
 
 
 def _table(ctx) -> str:
