@@ -17,20 +17,26 @@ CSRF_PLACEHOLDER = "__shared_render_csrf__"
 RENDER_LOCK_SECONDS = 30  # a renderer that died leaves the lock: the next caller renders after this
 
 
-def shared(key: str, seconds: float, render: Callable[[], str]) -> str:
+def shared(key: str, seconds: float, render: Callable[[], str], *, anew: bool = False) -> str:
+    """``anew``: render now whatever is stored (this caller must see its own change) and share that rendering."""
     if seconds <= 0:
         return render()
-    entry = cache.get(key)
+    lock = f"{key}:rendering"
+    entry = None if anew else cache.get(key)
+    holds_lock = False
     if entry is not None:
         html, rendered_at = entry
-        fresh = time.time() - rendered_at < seconds
-        if fresh or not cache.add(f"{key}:rendering", 1, timeout=RENDER_LOCK_SECONDS):
-            return html  # fresh, or another caller is rendering it anew: this one is at most a render older
+        if time.time() - rendered_at < seconds:
+            return html
+        holds_lock = cache.add(lock, 1, timeout=RENDER_LOCK_SECONDS)
+        if not holds_lock:
+            return html  # another caller is rendering it anew: this one is at most a render older
     try:
         html = render()
         cache.set(key, (html, time.time()), timeout=int(seconds) + RENDER_LOCK_SECONDS)
     finally:
-        cache.delete(f"{key}:rendering")
+        if holds_lock:
+            cache.delete(lock)
     return html
 
 

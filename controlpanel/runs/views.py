@@ -1,7 +1,5 @@
 """The on-call engineer's cockpit: thin views over runs.engine; nothing here touches a target database."""
 
-import time
-
 from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
@@ -133,10 +131,7 @@ def run_page_body(request, run) -> str:
         } | cockpit_context
         return render_to_string("runs/_detail_body.html", context, request)
 
-    seconds = 0 if len(messages.get_messages(request)) else settings.SHARED_RENDER_SECONDS
-    html = shared(key, seconds, render_body)
-    if seconds == 0 and settings.SHARED_RENDER_SECONDS:
-        cache.set(key, (html, time.time()), timeout=settings.SHARED_RENDER_SECONDS)  # the fresh one for others
+    html = shared(key, settings.SHARED_RENDER_SECONDS, render_body, anew=bool(len(messages.get_messages(request))))
     return with_csrf_token(request, html)
 
 

@@ -39,6 +39,12 @@ def test_an_expired_rendering_is_served_while_another_caller_renders_it_anew(mon
     assert shared("k", 2, render) == "render 2" and not cache.get("k:rendering")
 
 
+def test_a_caller_that_must_see_its_own_change_renders_anew_and_shares_it():
+    render = Renders()
+    shared("k", 2, render)
+    assert shared("k", 2, render, anew=True) == "render 2" and shared("k", 2, render) == "render 2"
+
+
 def test_zero_seconds_renders_every_time():
     render = Renders()
     assert [shared("k", 0, render) for _ in range(3)] == ["render 1", "render 2", "render 3"]
