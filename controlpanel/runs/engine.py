@@ -315,6 +315,16 @@ def record_override(run: Run, gate: str, user, reason: str, request=None) -> Gat
 
 # --- the worker's side of the state machine ----------------------------------------------------------
 
+def _stop_for_a_person(attempt: Attempt, status: str, now, action: str, message: str, steps) -> None:
+    """End an attempt the worker cannot end (died, never took it): its step shows the same state, the live log
+    and the audit log say why."""
+    attempt.status, attempt.finished_at, attempt.error = status, now, {"message": message}
+    attempt.save(update_fields=["status", "finished_at", "error"])
+    steps.update(status=status, finished_at=now)
+    StepEvent.objects.create(attempt=attempt, kind=StepEvent.Kind.ERROR, message=message)
+    audit.record(action, obj=attempt.step, run=attempt.step.run_id, attempt=attempt.number)
+
+
 def reap_stale_steps(now=None) -> list[int]:
     """Running attempts whose heartbeat stopped (worker died) become interrupted, queued attempts no worker took
     become failed: either way they wait for a person."""
@@ -326,31 +336,21 @@ def reap_stale_steps(now=None) -> list[int]:
             status=Status.RUNNING, heartbeat_at__lt=cutoff
         )
         for attempt in stale:
-            attempt.status = Status.INTERRUPTED
-            attempt.finished_at = now
-            attempt.error = {"message": f"Worker {attempt.worker or '?'} stopped sending heartbeats "
-                                        f"(last at {attempt.heartbeat_at:%H:%M:%S}). Decide: resume, retry, "
-                                        "mark done or roll back."}
-            attempt.save(update_fields=["status", "finished_at", "error"])
-            StepRun.objects.filter(pk=attempt.step_id).update(status=Status.INTERRUPTED, finished_at=now)
-            StepEvent.objects.create(attempt=attempt, kind=StepEvent.Kind.ERROR, message=attempt.error["message"])
-            audit.record("step.interrupted", obj=attempt.step, run=attempt.step.run_id, attempt=attempt.number)
+            _stop_for_a_person(attempt, Status.INTERRUPTED, now, "step.interrupted",
+                               f"Worker {attempt.worker or '?'} stopped sending heartbeats (last at "
+                               f"{attempt.heartbeat_at:%H:%M:%S}). Decide: resume, retry, mark done or roll back.",
+                               StepRun.objects.filter(pk=attempt.step_id))
             reaped.append(attempt.pk)
         # A queued attempt no worker took (message lost, or no worker serves the step queue) would wait forever:
         # fail it so a person can retry; the runner's fencing never starts an attempt that is no longer queued.
         unclaimed_cutoff = now - timedelta(seconds=settings.STEP_QUEUED_TIMEOUT_SECONDS)
         for attempt in Attempt.objects.select_for_update(skip_locked=True).filter(
                 status=Status.QUEUED, queued_at__lt=unclaimed_cutoff).select_related("step"):
-            attempt.status = Status.FAILED
-            attempt.finished_at = now
-            attempt.error = {"message": f"No worker took this step within {settings.STEP_QUEUED_TIMEOUT_SECONDS}s "
-                                        f"(queued at {attempt.queued_at:%H:%M:%S}): its queue message was lost or no "
-                                        "worker serves the step queue. Check /health/, then retry."}
-            attempt.save(update_fields=["status", "finished_at", "error"])
-            StepRun.objects.filter(pk=attempt.step_id, status=Status.QUEUED).update(status=Status.FAILED,
-                                                                                   finished_at=now)
-            StepEvent.objects.create(attempt=attempt, kind=StepEvent.Kind.ERROR, message=attempt.error["message"])
-            audit.record("step.unclaimed", obj=attempt.step, run=attempt.step.run_id, attempt=attempt.number)
+            _stop_for_a_person(attempt, Status.FAILED, now, "step.unclaimed",
+                               f"No worker took this step within {settings.STEP_QUEUED_TIMEOUT_SECONDS}s (queued at "
+                               f"{attempt.queued_at:%H:%M:%S}): its queue message was lost or no worker serves the "
+                               "step queue. Check /health/, then retry.",
+                               StepRun.objects.filter(pk=attempt.step_id, status=Status.QUEUED))
             reaped.append(attempt.pk)
         # A worker that died after recording its attempt's outcome but before the step's (e.g. during an
         # evidence snapshot) leaves the step shown as active: give it its latest attempt's outcome.
