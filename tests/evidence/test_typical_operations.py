@@ -1,6 +1,7 @@
 """Typical operations as the same users before and after: timed as those users, nothing left behind."""
 
 import psycopg
+import pytest
 
 from controlpanel.evidence.timing import TYPICAL, compare_operations, typical_operations
 from controlpanel.monitoring.queries import pick_member
@@ -43,12 +44,20 @@ def test_the_health_check_member_is_the_heaviest_member_of_the_organization(migr
         assert pick_member(conn, None) == (organization, heavy)
 
 
-def test_the_sla_operations_read_only_the_contracts_columns_on_a_minimal_installation(target_factory, target_dsn):
+@pytest.mark.parametrize("shapes", [("minimal",), ("strict", "platform")], ids=lambda s: "+".join(s))
+def test_the_sla_and_typical_operations_run_on_other_installations(shapes, target_factory, target_dsn):
+    """Only the contract's columns (minimal); NOT NULL and CHECK columns and Supabase's privileges (strict+platform)."""
     from controlpanel.evidence.timing import measure_sla
 
-    dsn = target_dsn(target_factory(shapes=("minimal",)))
+    dsn = target_dsn(target_factory(shapes=shapes))
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        users = _heaviest(conn, 2)
+        before = typical_operations(conn, users, repeats=1)
     migrate(dsn)
     with psycopg.connect(dsn, autocommit=True) as conn:
         result = measure_sla(conn, repeats=1)
+        after = typical_operations(conn, users, repeats=1)
     assert not result.get("error") and [o["key"] for o in result["operations"] if o.get("error")] == [], [
         (o["key"], o["error"]) for o in result["operations"] if o.get("error")]
+    rows = compare_operations(before, after)
+    assert all(r["users"] == 2 and not r["errors"] for r in rows), rows
